@@ -1,0 +1,293 @@
+// Node-API addon around the socket_trace skeleton (native/bpf/socket_trace.bpf.c).
+//
+// Contract (TypeScript twin: src/agent/bpf/addon.ts, the only importer):
+//   open({ selfPid, maxCaptureBytes, ringBufferBytes, maxConnections, mode }) -> handle
+//   drain(handle, Uint8Array) -> bytes written: whole records, each at an 8-byte
+//       aligned offset, stepping by round_up(header.size, 8); padding is zeroed.
+//   counters(handle) -> { <kernel stat>: n, recordsDrained, bytesDrained, ... }
+//   close(handle)     -> detaches and frees; safe to call twice.
+// Batch-oriented on purpose: one call moves many records, no per-event callback
+// into JavaScript. All calls must come from the thread that opened the handle.
+#include <napi.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "socket_trace.h"
+#include "socket_trace.skel.h"
+
+namespace {
+
+constexpr uint32_t kModeFull = 0;
+constexpr uint32_t kModeBare = 1;
+constexpr size_t kLibbpfLogMaxBytes = 16 * 1024;
+
+// Names of the kernel `stats` array slots, in index order (socket_trace.h).
+constexpr const char* kStatNames[WISP_STAT_COUNT] = {
+    "ringbufFull",     "captureTruncated", "iovecTruncated",    "connMapFull",    "argsStashFailed",
+    "readUserFailed",  "socketReadFailed", "staleConnections",  "connNotTraced",
+};
+
+// libbpf reports load/verifier problems through its print callback. Keep the
+// tail of what the current open() produced so errors can carry it.
+std::string g_libbpf_log;
+
+int CollectLibbpfLog(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[1024];
+  int n = vsnprintf(line, sizeof(line), format, args);
+  if (n > 0) g_libbpf_log.append(line, std::min<size_t>(static_cast<size_t>(n), sizeof(line) - 1));
+  if (g_libbpf_log.size() > kLibbpfLogMaxBytes) {
+    g_libbpf_log.erase(0, g_libbpf_log.size() - kLibbpfLogMaxBytes);
+  }
+  return 0;
+}
+
+constexpr size_t Align8(size_t n) { return (n + 7) & ~static_cast<size_t>(7); }
+
+std::string ErrnoText(int err) { return std::strerror(err < 0 ? -err : err); }
+
+class Handle : public Napi::ObjectWrap<Handle> {
+ public:
+  static Napi::Function Define(Napi::Env env) { return DefineClass(env, "WispBpfHandle", {}); }
+
+  explicit Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) {}
+  ~Handle() override { Close(); }
+
+  // Opens, configures, loads and attaches. Throws (C++ -> JS Error) on failure,
+  // leaving nothing attached.
+  void Open(Napi::Env env, uint32_t self_pid, uint32_t max_capture_bytes, uint32_t ring_buffer_bytes,
+            uint32_t max_connections, uint32_t mode) {
+    g_libbpf_log.clear();
+    skel_ = socket_trace__open();
+    if (!skel_) Fail(env, "open BPF object socket_trace: " + ErrnoText(errno));
+
+    skel_->rodata->self_pid = self_pid;
+    skel_->rodata->max_capture_bytes = max_capture_bytes;
+    skel_->rodata->mode = mode;
+    int ncpus = libbpf_num_possible_cpus();
+    if (ncpus <= 0) Fail(env, "count possible CPUs: " + ErrnoText(ncpus));
+    ncpus_ = static_cast<size_t>(ncpus);
+    int err = bpf_map__set_max_entries(skel_->maps.events, ring_buffer_bytes);
+    if (!err) err = bpf_map__set_max_entries(skel_->maps.scratch, static_cast<uint32_t>(ncpus));
+    if (!err) err = bpf_map__set_max_entries(skel_->maps.conns, max_connections);
+    if (err) Fail(env, "size BPF maps: " + ErrnoText(err));
+
+    err = socket_trace__load(skel_);
+    if (err) Fail(env, "load BPF programs of socket_trace: " + ErrnoText(err));
+
+    struct bpf_program* prog;
+    bpf_object__for_each_program(prog, skel_->obj) {
+      struct bpf_link* link = bpf_program__attach(prog);
+      if (!link) {
+        int attach_err = errno;
+        std::string section = bpf_program__section_name(prog);
+        const std::string prefix = "tracepoint/";
+        if (section.rfind(prefix, 0) == 0) section = "tracepoint " + section.substr(prefix.size());
+        Fail(env, "attach " + section + ": " + ErrnoText(attach_err));
+      }
+      links_.push_back(link);
+    }
+
+    ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), OnSample, this, nullptr);
+    if (!ring_) Fail(env, "open ring buffer: " + ErrnoText(errno));
+  }
+
+  // Copies whole records into out[0, capacity). Never throws.
+  size_t Drain(uint8_t* out, size_t capacity) {
+    out_ = out;
+    capacity_ = capacity;
+    used_ = 0;
+    full_ = false;
+    if (!ring_) return 0;
+    if (!spill_.empty()) {
+      if (Align8(spill_.size()) > capacity_) {
+        full_ = true;  // keep it for a bigger buffer; nothing else may pass it
+        if (capacity_ >= kLargestRecordBytes) {
+          oversized_dropped_++;  // cannot happen with records <= kLargestRecordBytes
+          spill_.clear();
+        }
+        return 0;
+      }
+      Append(spill_.data(), spill_.size());
+      spill_.clear();
+    }
+    int n = ring_buffer__consume(ring_);
+    if (n < 0 && !full_) consume_errors_++;
+    bytes_drained_ += used_;
+    return used_;
+  }
+
+  Napi::Object Counters(Napi::Env env) {
+    Napi::Object result = Napi::Object::New(env);
+    std::vector<uint64_t> per_cpu(ncpus_ == 0 ? 1 : ncpus_);
+    for (uint32_t i = 0; i < WISP_STAT_COUNT; i++) {
+      double sum = 0;
+      if (skel_ && bpf_map__lookup_elem(skel_->maps.stats, &i, sizeof(i), per_cpu.data(),
+                                        per_cpu.size() * sizeof(uint64_t), 0) == 0) {
+        for (uint64_t v : per_cpu) sum += static_cast<double>(v);
+      }
+      result.Set(kStatNames[i], Napi::Number::New(env, sum));
+    }
+    result.Set("recordsDrained", Napi::Number::New(env, static_cast<double>(records_drained_)));
+    result.Set("bytesDrained", Napi::Number::New(env, static_cast<double>(bytes_drained_)));
+    result.Set("recordsSpilled", Napi::Number::New(env, static_cast<double>(records_spilled_)));
+    result.Set("oversizedDropped", Napi::Number::New(env, static_cast<double>(oversized_dropped_)));
+    result.Set("consumeErrors", Napi::Number::New(env, static_cast<double>(consume_errors_)));
+    return result;
+  }
+
+  void Close() {
+    if (ring_) ring_buffer__free(ring_);
+    ring_ = nullptr;
+    for (struct bpf_link* link : links_) bpf_link__destroy(link);
+    links_.clear();
+    if (skel_) socket_trace__destroy(skel_);
+    skel_ = nullptr;
+    spill_.clear();
+  }
+
+ private:
+  // Largest record the kernel side writes: a DATA record with a full payload.
+  static constexpr size_t kLargestRecordBytes =
+      (sizeof(struct wisp_data_record) + WISP_MAX_CAPTURE_BYTES + 7) & ~static_cast<size_t>(7);
+
+  [[noreturn]] void Fail(Napi::Env env, const std::string& message) {
+    std::string log = g_libbpf_log;
+    Close();
+    Napi::Error error = Napi::Error::New(env, message);
+    if (!log.empty()) error.Set("libbpfLog", Napi::String::New(env, log));
+    throw error;
+  }
+
+  void Append(const void* data, size_t size) {
+    size_t padded = Align8(size);
+    std::memcpy(out_ + used_, data, size);
+    if (padded > size) std::memset(out_ + used_ + size, 0, padded - size);
+    used_ += padded;
+    records_drained_++;
+  }
+
+  // libbpf has already consumed the record when it calls us: a record that
+  // does not fit goes to spill_ and is delivered first by the next Drain.
+  static int OnSample(void* ctx, void* data, size_t size) {
+    Handle* self = static_cast<Handle*>(ctx);
+    if (self->used_ + Align8(size) <= self->capacity_) {
+      self->Append(data, size);
+      return 0;
+    }
+    const uint8_t* bytes = static_cast<const uint8_t*>(data);
+    self->spill_.assign(bytes, bytes + size);
+    self->records_spilled_++;
+    self->full_ = true;
+    return -ENOSPC;  // stop consuming: the caller's buffer is full
+  }
+
+  struct socket_trace* skel_ = nullptr;
+  struct ring_buffer* ring_ = nullptr;
+  std::vector<struct bpf_link*> links_;
+  std::vector<uint8_t> spill_;
+  size_t ncpus_ = 0;
+
+  uint8_t* out_ = nullptr;
+  size_t capacity_ = 0;
+  size_t used_ = 0;
+  bool full_ = false;
+
+  uint64_t records_drained_ = 0;
+  uint64_t bytes_drained_ = 0;
+  uint64_t records_spilled_ = 0;
+  uint64_t oversized_dropped_ = 0;
+  uint64_t consume_errors_ = 0;
+};
+
+uint32_t RequireUint(Napi::Object options, const char* name, uint32_t min, uint32_t max) {
+  Napi::Value value = options.Get(name);
+  if (!value.IsNumber()) {
+    throw Napi::TypeError::New(options.Env(), std::string("read option ") + name + ": not a number");
+  }
+  double d = value.As<Napi::Number>().DoubleValue();
+  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<uint32_t>(d))) {
+    throw Napi::RangeError::New(options.Env(), std::string("read option ") + name + ": " +
+                                                   std::to_string(d) + " is not an integer in [" +
+                                                   std::to_string(min) + ", " +
+                                                   std::to_string(max) + "]");
+  }
+  return static_cast<uint32_t>(d);
+}
+
+class WispBpf : public Napi::Addon<WispBpf> {
+ public:
+  WispBpf(Napi::Env env, Napi::Object exports) {
+    libbpf_set_print(CollectLibbpfLog);
+    handle_class_ = Napi::Persistent(Handle::Define(env));
+    DefineAddon(exports, {
+                              InstanceMethod("open", &WispBpf::Open),
+                              InstanceMethod("drain", &WispBpf::Drain),
+                              InstanceMethod("counters", &WispBpf::Counters),
+                              InstanceMethod("close", &WispBpf::Close),
+                          });
+    exports.Set("maxCaptureBytesLimit", Napi::Number::New(env, WISP_MAX_CAPTURE_BYTES));
+  }
+
+ private:
+  Handle* HandleOf(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsObject() ||
+        !info[0].As<Napi::Object>().InstanceOf(handle_class_.Value())) {
+      throw Napi::TypeError::New(info.Env(), "unwrap handle: not a handle returned by open()");
+    }
+    return Handle::Unwrap(info[0].As<Napi::Object>());
+  }
+
+  Napi::Value Open(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      throw Napi::TypeError::New(env, "read options: expected an object");
+    }
+    Napi::Object options = info[0].As<Napi::Object>();
+    uint32_t self_pid = RequireUint(options, "selfPid", 0, 0x7fffffff);
+    uint32_t max_capture = RequireUint(options, "maxCaptureBytes", 0, WISP_MAX_CAPTURE_BYTES);
+    uint32_t ring_bytes = RequireUint(options, "ringBufferBytes", 4096, 1u << 30);
+    uint32_t max_connections = RequireUint(options, "maxConnections", 1, 1u << 24);
+    uint32_t mode = RequireUint(options, "mode", kModeFull, kModeBare);
+    if ((ring_bytes & (ring_bytes - 1)) != 0) {
+      throw Napi::RangeError::New(env, "read option ringBufferBytes: " + std::to_string(ring_bytes) +
+                                           " is not a power of two");
+    }
+    Napi::Object object = handle_class_.New({});
+    Handle::Unwrap(object)->Open(env, self_pid, max_capture, ring_bytes, max_connections, mode);
+    return object;
+  }
+
+  Napi::Value Drain(const Napi::CallbackInfo& info) {
+    Handle* handle = HandleOf(info);
+    if (info.Length() < 2 || !info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(info.Env(), "drain: expected a Uint8Array buffer");
+    }
+    Napi::Uint8Array buffer = info[1].As<Napi::Uint8Array>();
+    size_t n = handle->Drain(buffer.Data(), buffer.ByteLength());
+    return Napi::Number::New(info.Env(), static_cast<double>(n));
+  }
+
+  Napi::Value Counters(const Napi::CallbackInfo& info) { return HandleOf(info)->Counters(info.Env()); }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    HandleOf(info)->Close();
+    return info.Env().Undefined();
+  }
+
+  Napi::FunctionReference handle_class_;
+};
+
+}  // namespace
+
+NODE_API_ADDON(WispBpf)

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Ring-buffer record layouts of socket_trace.bpf.c: the contract between the
+ * kernel programs, the addon (native/addon/wisp_bpf.cc) and the TypeScript
+ * decoder (src/agent/bpf/records.ts). The TypeScript twin of every offset is
+ * checked against this object's BTF by src/agent/bpf/records.test.ts, so
+ * change a layout here and the test tells you what to change there.
+ *
+ * Rules:
+ * - Every record starts with struct wisp_record_header; `size` is the number
+ *   of meaningful bytes of the record (header + body + payload).
+ * - Fixed parts are multiples of 8 bytes and every field is naturally aligned.
+ *   The addon stores records in the drain buffer at 8-byte aligned offsets:
+ *   a reader steps from one record to the next by round_up(size, 8).
+ * - All integers are little-endian host order (x86-64/arm64); ports are host
+ *   order; addresses are network order bytes (IPv4 in addr[0..3]).
+ * - Times are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns).
+ *
+ * This header is included by BPF C (after vmlinux.h) and by C++ (after
+ * <linux/types.h>), so it only uses the __u8/__u16/__u32/__u64 types.
+ */
+#ifndef WISP_SOCKET_TRACE_H
+#define WISP_SOCKET_TRACE_H
+
+/* Record op codes (struct wisp_record_header.op). */
+#define WISP_OP_CONN_OPEN 1
+#define WISP_OP_DATA 2
+#define WISP_OP_CONN_CLOSE 3
+
+/* struct wisp_record_header.flags bits. */
+#define WISP_FLAG_TRUNCATED 0x1 /* DATA: captured < length (cap or iovec limit) */
+#define WISP_FLAG_NO_PAYLOAD 0x2 /* DATA: payload not readable (sendfile): pure gap */
+#define WISP_FLAG_STALE 0x4 /* CONN_CLOSE: fd was reused or the process exited without close() */
+
+/* Trace roles (Pixie's trace_role). */
+#define WISP_ROLE_UNKNOWN 0
+#define WISP_ROLE_CLIENT 1
+#define WISP_ROLE_SERVER 2
+
+/* DATA directions, seen from the traced process. */
+#define WISP_DIR_EGRESS 0 /* the process wrote the bytes */
+#define WISP_DIR_INGRESS 1 /* the process read the bytes */
+
+/* Connection protocol state (struct wisp_conn_close_record.protocol). */
+#define WISP_PROTO_UNKNOWN 0 /* no data seen yet */
+#define WISP_PROTO_HTTP1 1
+#define WISP_PROTO_NOT_TRACED 0xffff /* first data matched no protocol: no DATA records */
+
+/* Syscall that produced a DATA record (struct wisp_data_record.syscall). */
+#define WISP_SYS_READ 1
+#define WISP_SYS_WRITE 2
+#define WISP_SYS_READV 3
+#define WISP_SYS_WRITEV 4
+#define WISP_SYS_RECVFROM 5
+#define WISP_SYS_SENDTO 6
+#define WISP_SYS_RECVMSG 7
+#define WISP_SYS_SENDMSG 8
+#define WISP_SYS_SENDFILE 9
+
+/*
+ * Payload bytes one DATA record can carry at most: the size of the per-CPU
+ * scratch buffer. rodata max_capture_bytes is clamped to it. Power of two
+ * (the verifier bounds are masks).
+ */
+#define WISP_MAX_CAPTURE_BYTES 32768
+/* iovecs copied from readv/writev/recvmsg/sendmsg; later ones become a gap. */
+#define WISP_MAX_IOVECS 8
+
+/* Indexes of the per-CPU `stats` array: kernel-side drops and notable events. */
+#define WISP_STAT_RINGBUF_FULL 0 /* a record could not be written: lost */
+#define WISP_STAT_CAPTURE_TRUNCATED 1 /* DATA payload cut to max_capture_bytes */
+#define WISP_STAT_IOVEC_TRUNCATED 2 /* more than WISP_MAX_IOVECS iovecs: rest is a gap */
+#define WISP_STAT_CONN_MAP_FULL 3 /* a connection could not be tracked: never traced */
+#define WISP_STAT_ARGS_STASH_FAILED 4 /* syscall args could not be stashed: bytes lost */
+#define WISP_STAT_READ_USER_FAILED 5 /* payload/iovec not readable: sent as a gap */
+#define WISP_STAT_SOCKET_READ_FAILED 6 /* fd -> struct sock walk failed on open */
+#define WISP_STAT_STALE_CONN 7 /* fd reused / process exited without close() seen */
+#define WISP_STAT_CONN_NOT_TRACED 8 /* connections whose first data matched no protocol */
+#define WISP_STAT_COUNT 9
+
+/* 24 bytes. */
+struct wisp_record_header {
+	__u16 op; /* WISP_OP_* */
+	__u16 flags; /* WISP_FLAG_* */
+	__u32 size; /* header + body + payload bytes */
+	__u32 tgid; /* process id of the traced process */
+	__u32 fd; /* socket file descriptor in that process */
+	__u64 timestamp_ns; /* bpf_ktime_get_ns() at the syscall exit */
+};
+
+/* WISP_OP_CONN_OPEN, 80 bytes: accept/accept4 (server) or connect (client) succeeded. */
+struct wisp_conn_open_record {
+	struct wisp_record_header header;
+	__u64 conn_id; /* per-boot unique, never reused */
+	__u64 process_start_ns; /* task->group_leader->start_time (monotonic ns) */
+	__u16 role; /* WISP_ROLE_* */
+	__u16 family; /* AF_INET (2) or AF_INET6 (10): the socket's family */
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+};
+
+/*
+ * WISP_OP_DATA, 56 bytes + payload[captured]: one data syscall on a traced
+ * connection. `position` is the stream offset (per direction) of the first
+ * byte moved; `length` the bytes moved (the syscall's return value);
+ * `captured <= length` the payload bytes that follow this struct.
+ */
+struct wisp_data_record {
+	struct wisp_record_header header;
+	__u64 conn_id;
+	__u64 position;
+	__u32 length;
+	__u32 captured;
+	__u16 direction; /* WISP_DIR_* */
+	__u16 syscall; /* WISP_SYS_* */
+	__u32 reserved;
+	/* __u8 payload[captured] follows */
+};
+
+/* WISP_OP_CONN_CLOSE, 56 bytes: close() on a tracked fd (or a stale entry). */
+struct wisp_conn_close_record {
+	struct wisp_record_header header;
+	__u64 conn_id;
+	__u64 bytes_sent;
+	__u64 bytes_received;
+	__u16 role; /* WISP_ROLE_* */
+	__u16 protocol; /* WISP_PROTO_* */
+	__u32 reserved;
+};
+
+#endif /* WISP_SOCKET_TRACE_H */

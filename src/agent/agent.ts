@@ -1,0 +1,123 @@
+import { pino, type Logger } from 'pino';
+import { httpEvents } from '../tables/http-events.ts';
+import { SocketTracer } from './bpf/socket-tracer.ts';
+import { EpochClock } from './clock.ts';
+import { ConnectionTracker } from './conn/connection-tracker.ts';
+import { renderMetrics } from './metrics.ts';
+import { QueryServer } from './server/query-server.ts';
+import { HttpEventsWriter } from './store/http-events.writer.ts';
+import { TableStore } from './store/table-store.ts';
+
+export const DEFAULTS = Object.freeze({
+  listen: '127.0.0.1:7070',
+  /** Memory the agent may use in all; tables get tableStorePercent of it. */
+  memoryLimitBytes: 512 * 1024 * 1024,
+  tableStorePercent: 60,
+  maxBodyBytes: 512,
+  /** How often the ring buffer is drained when it was empty last time. */
+  drainIntervalMs: 10,
+  /** Longest a drain burst may hold the event loop before yielding. */
+  drainSliceMs: 50,
+  maxCaptureBytes: 16 * 1024,
+  ringBufferBytes: 16 * 1024 * 1024,
+  /** Agent id in upids; a standalone agent is agent 1. */
+  agentId: 1,
+});
+
+export interface AgentOptions {
+  listen?: string;
+  memoryLimitBytes?: number;
+  maxBodyBytes?: number;
+  logger?: Logger;
+}
+
+/**
+ * A node agent: eBPF socket capture → connection tracking → protocol parsers
+ * → Arrow tables → query API. One per host (or per Kubernetes node).
+ */
+export class Agent {
+  readonly store: TableStore;
+  private readonly options: Required<Omit<AgentOptions, 'logger'>>;
+  private readonly log: Logger;
+  private readonly clock = new EpochClock();
+  private readonly tracker: ConnectionTracker;
+  private readonly server: QueryServer;
+  private tracer: SocketTracer | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(options: AgentOptions = {}) {
+    this.options = {
+      listen: options.listen ?? DEFAULTS.listen,
+      memoryLimitBytes: options.memoryLimitBytes ?? DEFAULTS.memoryLimitBytes,
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
+    };
+    this.log = options.logger ?? pino({ name: 'wisp-agent' }, pino.destination(2));
+    this.store = new TableStore({ totalBudgetBytes: Math.floor(this.options.memoryLimitBytes * DEFAULTS.tableStorePercent / 100) });
+    this.store.register(httpEvents);
+    const httpWriter = new HttpEventsWriter(this.store, this.clock, DEFAULTS.agentId);
+    this.tracker = new ConnectionTracker({
+      maxBodyBytes: this.options.maxBodyBytes,
+      sinks: { onHttp: (exchange, conn) => httpWriter.write(exchange, conn) },
+    });
+    this.server = new QueryServer({
+      store: this.store,
+      listen: this.options.listen,
+      nowNs: () => this.clock.nowNs(),
+      metrics: () => renderMetrics({ store: this.store, tracker: this.tracker.stats(), kernel: this.tracer?.counters() ?? {} }),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.tracer = SocketTracer.open({
+      selfPid: process.pid,
+      maxCaptureBytes: DEFAULTS.maxCaptureBytes,
+      ringBufferBytes: DEFAULTS.ringBufferBytes,
+      mode: 'full',
+    });
+    try {
+      const address = await this.server.start();
+      this.log.info({ listen: `${address.address}:${address.port}` }, 'agent serving queries');
+    } catch (error) {
+      this.tracer.close();
+      throw error;
+    }
+    this.scheduleDrain(0);
+    this.tickTimer = setInterval(() => {
+      const nowNs = this.clock.nowNs();
+      this.tracker.tick(EpochClock.monotonicNs());
+      this.store.tick(nowNs);
+    }, 1000);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.drainTimer);
+    clearInterval(this.tickTimer);
+    await this.server.stop();
+    this.tracer?.close();
+    this.log.info('agent stopped');
+  }
+
+  /**
+   * Drains the ring buffer in bursts of at most drainSliceMs, yielding to the
+   * event loop between bursts (queries stay responsive under load) and
+   * sleeping drainIntervalMs when the buffer is empty. The kernel side writes
+   * without wake-ups, so this timer is the only consumer schedule.
+   */
+  private scheduleDrain(delayMs: number): void {
+    this.drainTimer = setTimeout(() => {
+      if (this.stopped || !this.tracer) return;
+      const deadline = performance.now() + DEFAULTS.drainSliceMs;
+      let drained = 0;
+      let records: number;
+      do {
+        records = this.tracer.drain(this.tracker);
+        drained += records;
+      } while (records > 0 && performance.now() < deadline);
+      this.scheduleDrain(drained > 0 && records > 0 ? 0 : DEFAULTS.drainIntervalMs);
+    }, delayMs);
+  }
+}

@@ -1,0 +1,67 @@
+// Decoded socket events: the contract between the native decoder
+// (socket-trace.ts, the only module that imports the addon) and the
+// connection tracker. Field meanings mirror native/bpf/socket_trace.h.
+
+/** Which side of a connection the traced process is (Pixie's trace_role). */
+export const TraceRole = { Unknown: 0, Client: 1, Server: 2 } as const;
+export type TraceRole = (typeof TraceRole)[keyof typeof TraceRole];
+
+/** Egress: bytes the traced process wrote. Ingress: bytes it read. */
+export const Direction = { Egress: 0, Ingress: 1 } as const;
+export type Direction = (typeof Direction)[keyof typeof Direction];
+
+/**
+ * A connection was accepted (role Server) or connected (role Client).
+ * `connId` is a per-boot unique id assigned in the kernel, so it survives
+ * fd reuse: (pid, fd) may repeat, connId never does.
+ */
+export interface ConnOpenEvent {
+  readonly timestampNs: number; // CLOCK_MONOTONIC ns (bpf_ktime_get_ns)
+  readonly connId: number;
+  readonly pid: number; // tgid
+  readonly fd: number;
+  readonly processStartNs: number; // task start_time (monotonic ns), part of upid
+  readonly role: TraceRole;
+  readonly family: 4 | 6;
+  readonly localAddr: string;
+  readonly localPort: number;
+  readonly remoteAddr: string;
+  readonly remotePort: number;
+}
+
+/**
+ * One read- or write-family syscall on a traced connection. `position` is the
+ * stream offset (in this direction) of the first byte the syscall moved;
+ * `length` is how many bytes it moved; `data` holds the first
+ * `data.byteLength <= length` of them. When `data.byteLength < length` the
+ * rest is a gap the parser must skip by position.
+ *
+ * The decoder reuses one DataEvent object and `data` is a view into the drain
+ * buffer: both are valid only during the onData call. Copy what you keep.
+ */
+export interface DataEvent {
+  timestampNs: number;
+  connId: number;
+  pid: number;
+  fd: number;
+  direction: Direction;
+  position: number;
+  length: number;
+  data: Uint8Array;
+}
+
+export interface ConnCloseEvent {
+  readonly timestampNs: number;
+  readonly connId: number;
+  readonly pid: number;
+  readonly fd: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+}
+
+/** Receives decoded events in ring-buffer order. Must not throw. */
+export interface SocketEventSink {
+  onOpen(event: ConnOpenEvent): void;
+  onData(event: DataEvent): void;
+  onClose(event: ConnCloseEvent): void;
+}

@@ -1,0 +1,134 @@
+// Socket data capture: owns the native handle and one reusable drain buffer,
+// and turns drained records into SocketEventSink calls.
+//
+// Nothing wakes user space (the kernel writes with BPF_RB_NO_WAKEUP): call
+// drain() on a timer (e.g. every 10 ms). The ring buffer must hold what the
+// traced processes produce in one period, or `ringbufFull` counts the loss.
+
+import { loadAddon } from './addon.ts';
+import type { NativeHandle, WispBpfAddon } from './addon.ts';
+import type { SocketEventSink } from './events.ts';
+import { createDecodeCounters, decodeRecords, LAYOUTS } from './records.ts';
+import type { DecodeCounters } from './records.ts';
+
+export type SocketTracerMode = 'full' | 'bare';
+
+export interface SocketTracerOptions {
+  /** Process the kernel ignores: the agent itself. */
+  readonly selfPid: number;
+  /** Payload bytes captured per syscall; the rest is a gap. At most the addon's maxCaptureBytesLimit (32 KiB). */
+  readonly maxCaptureBytes: number;
+  /** Kernel ring buffer size, a power of two. */
+  readonly ringBufferBytes: number;
+  /** Kernel connection table capacity. */
+  readonly maxConnections: number;
+  /** 'bare' attaches every program but makes each return at once (benchmark floor). */
+  readonly mode: SocketTracerMode;
+  /** User-space drain buffer; one native drain fills at most this much. */
+  readonly drainBufferBytes: number;
+  /** Native drain calls per drain(), so one drain() cannot run unbounded under load. */
+  readonly maxDrainPasses: number;
+}
+
+export const DEFAULTS: Readonly<SocketTracerOptions> = Object.freeze({
+  selfPid: process.pid,
+  maxCaptureBytes: 16 * 1024,
+  ringBufferBytes: 16 * 1024 * 1024,
+  maxConnections: 65536,
+  mode: 'full',
+  drainBufferBytes: 8 * 1024 * 1024,
+  maxDrainPasses: 4,
+});
+
+/** The largest record the kernel writes (a DATA record with a full payload), padded. */
+const MAX_RECORD_BYTES = LAYOUTS.wisp_data_record.byteLength + 32 * 1024;
+
+export class SocketTracer {
+  readonly options: Readonly<SocketTracerOptions>;
+  readonly #addon: WispBpfAddon;
+  readonly #buffer: Uint8Array;
+  readonly #decode: DecodeCounters = createDecodeCounters();
+  #handle: NativeHandle | undefined;
+  #lastBytes = 0;
+
+  private constructor(addon: WispBpfAddon, handle: NativeHandle, options: Readonly<SocketTracerOptions>) {
+    this.#addon = addon;
+    this.#handle = handle;
+    this.options = options;
+    this.#buffer = new Uint8Array(options.drainBufferBytes);
+  }
+
+  /** Loads and attaches the eBPF programs. Throws with what failed (needs root / CAP_BPF+CAP_PERFMON). */
+  static open(options: Partial<SocketTracerOptions> = {}): SocketTracer {
+    const merged: Readonly<SocketTracerOptions> = Object.freeze({ ...DEFAULTS, ...options });
+    if (merged.drainBufferBytes < MAX_RECORD_BYTES) {
+      throw new RangeError(
+        `open socket tracer: drainBufferBytes ${merged.drainBufferBytes} is below one record (${MAX_RECORD_BYTES})`,
+      );
+    }
+    const addon = loadAddon();
+    const handle = addon.open({
+      selfPid: merged.selfPid,
+      maxCaptureBytes: merged.maxCaptureBytes,
+      ringBufferBytes: merged.ringBufferBytes,
+      maxConnections: merged.maxConnections,
+      mode: merged.mode === 'bare' ? 1 : 0,
+    });
+    return new SocketTracer(addon, handle, merged);
+  }
+
+  /**
+   * Drains pending records into the sink, in ring-buffer order; returns the
+   * number of records delivered. Repeats while the drain buffer comes back
+   * full, up to maxDrainPasses. Does nothing after close().
+   */
+  drain(sink: SocketEventSink): number {
+    let delivered = 0;
+    for (let pass = 0; pass < this.options.maxDrainPasses; pass++) {
+      const bytes = this.#drainOnce();
+      if (bytes === 0) break;
+      delivered += decodeRecords(this.#buffer, bytes, sink, this.#decode);
+      if (bytes + MAX_RECORD_BYTES < this.#buffer.byteLength) break; // not full: caught up
+    }
+    return delivered;
+  }
+
+  /**
+   * One native drain, undecoded: a view of the internal buffer holding whole
+   * records (format in records.ts). Valid until the next drain call.
+   */
+  drainRaw(): Uint8Array {
+    const bytes = this.#drainOnce();
+    return this.#buffer.subarray(0, bytes);
+  }
+
+  /** Kernel drop counters, addon counters and decoder counters (prefixed `decode`). */
+  counters(): Record<string, number> {
+    const result: Record<string, number> = {};
+    if (this.#handle !== undefined) Object.assign(result, this.#addon.counters(this.#handle));
+    result['decodeRecords'] = this.#decode.records;
+    result['decodeUnknownOp'] = this.#decode.unknownOp;
+    result['decodeShortRecord'] = this.#decode.shortRecord;
+    result['decodeBadSize'] = this.#decode.badSize;
+    result['decodeDiscardedBytes'] = this.#decode.discardedBytes;
+    return result;
+  }
+
+  /** Bytes the last native drain returned. */
+  get lastDrainBytes(): number {
+    return this.#lastBytes;
+  }
+
+  /** Detaches the programs and frees the kernel objects; safe to call twice. */
+  close(): void {
+    if (this.#handle === undefined) return;
+    this.#addon.close(this.#handle);
+    this.#handle = undefined;
+  }
+
+  #drainOnce(): number {
+    if (this.#handle === undefined) return 0;
+    this.#lastBytes = this.#addon.drain(this.#handle, this.#buffer);
+    return this.#lastBytes;
+  }
+}

@@ -1,0 +1,101 @@
+// The seam between the connection tracker and application-protocol parsers.
+// The tracker reassembles each direction by position and hands contiguous
+// bytes to one ProtocolSession per connection; which session is chosen by
+// asking each ProtocolSpec of the registry to infer the protocol from the
+// first bytes of the stream. HTTP/1 is the only entry today; pgsql, mysql,
+// redis, dns and http2 add a spec (and a sink method) without tracker changes.
+
+import type { TraceRole } from '../bpf/events.ts';
+import type { Counters } from '../conn/counters.ts';
+import type { HttpExchange } from './http1/http-exchange.ts';
+
+/** Request side (client → server bytes) or response side (server → client). */
+export const StreamSide = { Request: 0, Response: 1 } as const;
+export type StreamSide = (typeof StreamSide)[keyof typeof StreamSide];
+
+/** What a spec concludes from the first bytes of one direction. */
+export const InferResult = {
+  /** Not this protocol. */
+  NoMatch: 0,
+  /** Consistent so far; call again with more bytes. */
+  NeedMore: 1,
+  /** These bytes start a request (the direction is the request side). */
+  Request: 2,
+  /** These bytes start a response (the direction is the response side). */
+  Response: 3,
+} as const;
+export type InferResult = (typeof InferResult)[keyof typeof InferResult];
+
+/** Immutable facts about one traced connection, shared by all its records. */
+export interface ConnectionInfo {
+  readonly connId: number;
+  readonly pid: number;
+  readonly fd: number;
+  /** Task start time (CLOCK_MONOTONIC ns); with pid and the agent id it forms the upid. */
+  readonly processStartNs: number;
+  /** Client or Server; Unknown at open is replaced by the role inferred from the traffic. */
+  readonly role: TraceRole;
+  readonly family: 4 | 6;
+  readonly localAddr: string;
+  readonly localPort: number;
+  readonly remoteAddr: string;
+  readonly remotePort: number;
+  /** CLOCK_MONOTONIC ns of the accept/connect. */
+  readonly openedNs: number;
+}
+
+/**
+ * Where sessions deliver records. One optional method per record kind; the
+ * tracker calls them synchronously from onData/onClose/tick. A sink that
+ * throws is counted (`sink_error`) and does not stop parsing.
+ */
+export interface ProtocolSinks {
+  /** `exchange` is a fresh object the sink may keep. */
+  onHttp?(exchange: HttpExchange, conn: ConnectionInfo): void;
+}
+
+/** Limits handed to every session. */
+export interface SessionLimits {
+  /** Body bytes kept as text per message; the decoded size is always counted. */
+  readonly maxBodyBytes: number;
+  /** Bound of one message head (start line + headers) or trailer block. */
+  readonly maxHeaderBytes: number;
+  /** Messages waiting for their partner, per connection (each side). */
+  readonly maxPendingMessages: number;
+  /** Bytes retained by messages waiting for their partner, per connection. */
+  readonly maxPendingBytes: number;
+}
+
+export interface SessionEnv {
+  readonly sinks: ProtocolSinks;
+  readonly counters: Counters;
+  readonly limits: SessionLimits;
+}
+
+/**
+ * Parses both sides of one connection. Bytes arrive in stream order per side
+ * (`bytes[start, end)` is a view valid only during the call); the two sides
+ * interleave in ring-buffer order, which is not causal order. Must not throw.
+ */
+export interface ProtocolSession {
+  data(side: StreamSide, bytes: Uint8Array, start: number, end: number, timestampNs: number): void;
+  /** `lengthBytes` bytes of this side were not captured. */
+  gap(side: StreamSide, lengthBytes: number, timestampNs: number): void;
+  /** The connection closed (or was expired): flush what is complete, count the rest. */
+  close(timestampNs: number): void;
+  /** True once no further bytes will be parsed (e.g. after 101 Switching Protocols). */
+  readonly stopped: boolean;
+}
+
+export interface ProtocolSpec {
+  /** Stable name, used in counters (`records.<name>`, `protocol.<name>`). */
+  readonly name: string;
+  /** Bytes infer() may ask for before it must decide. */
+  readonly maxInferBytes: number;
+  /** Look at the first bytes of one direction (`bytes[start, end)`). Pure. */
+  infer(bytes: Uint8Array, start: number, end: number): InferResult;
+  createSession(conn: ConnectionInfo, env: SessionEnv): ProtocolSession;
+}
+
+/** Ordered: the first spec that matches wins. */
+export type ProtocolRegistry = readonly ProtocolSpec[];

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// wisp: one binary, subcommands. Exit 0 on success; otherwise one line on
+// stderr ("wisp <command>: <reason>") and a non-zero exit code.
+import { CliError } from './client.ts';
+
+const USAGE = `Usage: wisp COMMAND [flags]
+
+Commands:
+  agent --standalone   run a node agent on this host (needs root)
+  run FILE|-           run a PxL script and print its outputs
+  tables               list the agent's tables
+  demo                 run an agent and a small HTTP workload, showing live traffic
+
+Run "wisp COMMAND --help" for a command's flags.`;
+
+/** Environment read once, here, and passed down. */
+function readEnv(): { server?: string } {
+  const server = process.env['WISP_SERVER'];
+  return server ? { server } : {};
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  const env = readEnv();
+  switch (command) {
+    case 'agent': return (await import('./agent.command.ts')).agentCommand(args);
+    case 'run': await (await import('./run.command.ts')).runCommand(args, env); return 0;
+    case 'tables': await (await import('./tables.command.ts')).tablesCommand(args, env); return 0;
+    case 'demo': return (await import('./demo.command.ts')).demoCommand(args);
+    case undefined: case '-h': case '--help': case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new CliError(`unknown command ${JSON.stringify(command)} (see wisp --help)`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (error: unknown) => {
+    const command = process.argv[2] ?? '';
+    const message = error instanceof CliError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+      ? (error as Error).message
+      : describe(error);
+    process.stderr.write(`wisp ${command}: ${message}\n`.replace('wisp : ', 'wisp: '));
+    process.exitCode = 1;
+  },
+);
+
+/** One line: the message and its causes. */
+function describe(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  while (current instanceof Error && parts.length < 5) {
+    parts.push(current.message);
+    current = current.cause;
+  }
+  return parts.length ? parts.join(': ') : String(error);
+}

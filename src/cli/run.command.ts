@@ -1,0 +1,42 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { AgentClient, CliError, DEFAULT_SERVER } from './client.ts';
+import { formatOutputs, OUTPUT_FORMATS, type OutputFormat } from './format.ts';
+
+export const RUN_USAGE = `Usage: wisp run [--server URL] [-o table|json|csv] FILE|-
+
+Runs a PxL script on the agent and prints its outputs. "-" reads the script from stdin.`;
+
+export async function runCommand(args: string[], env: { server?: string }): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      server: { type: 'string' },
+      output: { type: 'string', short: 'o', default: 'table' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) { process.stdout.write(`${RUN_USAGE}\n`); return; }
+  if (positionals.length !== 1) throw new CliError('run needs one script: a FILE or - for stdin');
+  const format = values.output as OutputFormat;
+  if (!OUTPUT_FORMATS.includes(format)) throw new CliError(`unknown output format ${JSON.stringify(values.output)}: want ${OUTPUT_FORMATS.join(', ')}`);
+  const file = positionals[0]!;
+  const script = file === '-' ? await readStdin() : await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new CliError(`read script ${file}: ${error.code ?? error.message}`);
+  });
+  const client = new AgentClient(values.server ?? env.server ?? DEFAULT_SERVER);
+  try {
+    const outputs = await client.query(script);
+    process.stdout.write(formatOutputs(outputs, format));
+  } catch (error) {
+    if (error instanceof CliError && file !== '-' && /^\d+:\d+: /.test(error.message)) throw new CliError(`${file}:${error.message}`);
+    throw error;
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,173 @@
+// Runs plan fragments over Arrow record batches, one chunk (batch) at a time,
+// pulling lazily: a limit or the output bound stops the scan early.
+import { Field, RecordBatch, Schema, Struct, Table, makeData, type Data, type DataType } from 'apache-arrow';
+import type { TableSource } from './source.ts';
+import { prepareExpression, type Chunk } from './expression.evaluator.ts';
+import type { CompiledQuery, PlanColumn, PlanNode } from './plan.ts';
+import { gather, planColumnArrowType, selectionFromMask, slice, vectorFromArrow, vectorToArrow, asVector, type Vector } from './vector.ts';
+
+export interface ExecuteOptions {
+  /** Rows kept per output; more are cut and the output is marked truncated. */
+  readonly maxOutputRows?: number;
+}
+
+export const EXECUTOR_DEFAULTS = Object.freeze({
+  maxOutputRows: 10_000,
+});
+
+export interface QueryOutput {
+  readonly name: string;
+  /** Columns keep the store's Arrow types (time_ Timestamp ns, int64 Int64, dictionary strings); computed ones get their inferred type. */
+  readonly table: Table;
+  /** True when rows beyond maxOutputRows were cut. */
+  readonly truncated: boolean;
+}
+
+export interface QueryResult {
+  readonly outputs: readonly QueryOutput[];
+}
+
+interface RunContext {
+  readonly source?: TableSource;
+  /** The node fragments' results, for a merge fragment's remoteSource. */
+  readonly remote?: () => Iterable<Chunk>;
+}
+
+/** Chunks produced by `node` (which must not be a sink). */
+export function* runFragment(node: PlanNode, context: RunContext): Generator<Chunk> {
+  switch (node.op) {
+    case 'memorySource': yield* scanMemory(node, context); return;
+    case 'remoteSource': {
+      if (!context.remote) throw new Error('run merge fragment: no node results to read');
+      yield* context.remote();
+      return;
+    }
+    case 'filter': {
+      const predicate = prepareExpression(node.predicate, node.input.columns);
+      const kept = node.columns.map((c) => node.input.columns.findIndex((i) => i.name === c.name));
+      if (kept.some((i) => i < 0)) throw new Error('prepare plan: filter outputs a column its input lacks');
+      for (const input of runFragment(node.input, context)) {
+        const result = predicate(input);
+        const chunk: Chunk = { length: input.length, vectors: kept.map((i) => input.vectors[i] as Vector) };
+        if (result.storage === 'scalar') {
+          if (result.value === true) yield chunk;
+          continue;
+        }
+        const filtered = applyMask(chunk, (result as { values: Uint8Array }).values);
+        if (filtered) yield filtered;
+      }
+      return;
+    }
+    case 'map': {
+      const expressions = node.assignments.map((a) => prepareExpression(a.expr, node.input.columns));
+      for (const chunk of runFragment(node.input, context)) {
+        yield { length: chunk.length, vectors: expressions.map((e) => asVector(e(chunk), chunk.length)) };
+      }
+      return;
+    }
+    case 'limit': {
+      let remaining = node.n;
+      if (remaining === 0) return;
+      for (const chunk of runFragment(node.input, context)) {
+        if (chunk.length <= remaining) {
+          remaining -= chunk.length;
+          yield chunk;
+        } else {
+          yield sliceChunk(chunk, remaining);
+          remaining = 0;
+        }
+        if (remaining === 0) return; // closes the upstream generators: the scan stops here
+      }
+      return;
+    }
+    case 'sink':
+      throw new Error(`run fragment: sink ${node.name} is not a row producer`);
+  }
+}
+
+function sliceChunk(chunk: Chunk, length: number): Chunk {
+  return { length, vectors: chunk.vectors.map((v) => slice(v, 0, length)) };
+}
+
+/** The rows of `chunk` where `mask` is 1; undefined when none; the chunk itself when all. */
+function applyMask(chunk: Chunk, mask: Uint8Array): Chunk | undefined {
+  let count = 0;
+  for (let i = 0; i < mask.length; i++) count += mask[i] as number;
+  if (count === 0) return undefined;
+  if (count === chunk.length) return chunk;
+  const selection = selectionFromMask(mask, count);
+  return { length: count, vectors: chunk.vectors.map((v) => gather(v, selection)) };
+}
+
+function* scanMemory(node: Extract<PlanNode, { op: 'memorySource' }>, context: RunContext): Generator<Chunk> {
+  if (!context.source) throw new Error(`scan ${node.table}: no table source`);
+  const startNs = BigInt(node.startNs);
+  const endNs = BigInt(node.endNs);
+  for (const batch of context.source.scan(node.table, startNs, endNs)) {
+    if (batch.numRows === 0) continue;
+    const fieldIndex = (name: string): number => {
+      const index = batch.schema.fields.findIndex((f) => f.name === name);
+      if (index < 0) throw new Error(`scan ${node.table}: batch has no column ${name}`);
+      return index;
+    };
+    const children = batch.data.children;
+    const time = vectorFromArrow(children[fieldIndex('time_')] as Data, 'time64ns');
+    const mask = new Uint8Array(batch.numRows);
+    const times = (time as { values: BigInt64Array }).values;
+    let count = 0;
+    for (let i = 0; i < times.length; i++) {
+      const t = times[i] as bigint;
+      const inside = t >= startNs && t < endNs ? 1 : 0;
+      mask[i] = inside;
+      count += inside;
+    }
+    if (count === 0) continue;
+    const vectors: Vector[] = node.columns.map((c) => (c.name === 'time_' ? time : vectorFromArrow(children[fieldIndex(c.name)] as Data, c.type)));
+    const chunk: Chunk = { length: batch.numRows, vectors };
+    if (count === batch.numRows) yield chunk;
+    else yield { length: count, vectors: vectors.map((v) => gather(v, selectionFromMask(mask, count))) };
+  }
+}
+
+/** The Arrow schema of an output (field metadata wisp.type names the Wisp column type). */
+export function outputSchema(columns: readonly PlanColumn[]): Schema {
+  return new Schema(columns.map((c) => new Field(c.name, planColumnArrowType(c), false, new Map([['wisp.type', c.type]]))));
+}
+
+function toRecordBatch(schema: Schema, columns: readonly PlanColumn[], chunk: Chunk): RecordBatch {
+  const children = columns.map((_c, i) => vectorToArrow(chunk.vectors[i] as Vector, (schema.fields[i] as Field).type as DataType));
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: chunk.length, children }));
+}
+
+/**
+ * Runs every output of `compiled` on one agent's data: the node fragment
+ * over `source`, then the merge fragment over its result (one agent = one
+ * input of the union). Rows keep the store's order.
+ */
+export function executeLocal(compiled: CompiledQuery, source: TableSource, options: ExecuteOptions = {}): QueryResult {
+  const maxOutputRows = options.maxOutputRows ?? EXECUTOR_DEFAULTS.maxOutputRows;
+  if (!Number.isInteger(maxOutputRows) || maxOutputRows < 0) throw new Error(`execute query: maxOutputRows must be a non-negative integer, got ${maxOutputRows}`);
+  const outputs = compiled.outputs.map((output): QueryOutput => {
+    const schema = outputSchema(output.columns);
+    const nodeFragment = output.nodeFragment;
+    const chunks = runFragment(output.mergeFragment.input, { remote: () => runFragment(nodeFragment, { source }) });
+    const batches: RecordBatch[] = [];
+    let rows = 0;
+    let truncated = false;
+    for (const chunk of chunks) {
+      if (chunk.length === 0) continue;
+      if (rows === maxOutputRows) {
+        truncated = true;
+        break;
+      }
+      const kept = Math.min(chunk.length, maxOutputRows - rows);
+      if (kept < chunk.length) truncated = true;
+      batches.push(toRecordBatch(schema, output.columns, kept < chunk.length ? sliceChunk(chunk, kept) : chunk));
+      rows += kept;
+      if (truncated) break;
+    }
+    chunks.return(undefined);
+    return { name: output.name, table: new Table(schema, batches), truncated };
+  });
+  return { outputs };
+}

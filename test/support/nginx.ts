@@ -1,0 +1,69 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, requireCommand, stop, tempDir, waitFor } from './processes.ts';
+
+/** A real nginx (Debian) serving files from a temp dir on a loopback port. */
+export class NginxProcess {
+  readonly port: number;
+  readonly root: string;
+  private readonly child: ChildProcess;
+
+  private constructor(port: number, root: string, child: ChildProcess) {
+    this.port = port;
+    this.root = root;
+    this.child = child;
+  }
+
+  /** `files` maps a path under the web root to its content. */
+  static async start(files: Record<string, string | Buffer>, options: { sendfile?: boolean; workers?: number } = {}): Promise<NginxProcess> {
+    const nginx = requireCommand('nginx', 'nginx-light');
+    const dir = tempDir('nginx');
+    const root = join(dir, 'www');
+    mkdirSync(root, { recursive: true });
+    for (const [path, content] of Object.entries(files)) {
+      mkdirSync(join(root, path, '..'), { recursive: true });
+      writeFileSync(join(root, path), content);
+    }
+    const port = await freePort();
+    writeFileSync(join(dir, 'nginx.conf'), `
+daemon off;
+master_process on;
+worker_processes ${options.workers ?? 1};
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile ${options.sendfile === false ? 'off' : 'on'};
+  keepalive_requests 100000;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  default_type application/octet-stream;
+  types { text/html html; application/json json; text/plain txt; }
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    location = /echo-status { return 418 "teapot\\n"; }
+    location = /no-content { return 204; }
+  }
+}
+`);
+    const child = spawn(nginx, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+    await waitFor(`nginx on port ${port}`, async () => {
+      if (child.exitCode !== null) throw new Error(`nginx exited ${child.exitCode}: ${stderr.trim()}`);
+      const res = await fetch(`http://127.0.0.1:${port}/no-content`).catch(() => undefined);
+      return res?.status === 204 ? true : undefined;
+    });
+    return new NginxProcess(port, root, child);
+  }
+
+  async stop(): Promise<void> {
+    await stop(this.child);
+  }
+}
