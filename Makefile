@@ -54,7 +54,7 @@ build: deps $(ADDON) dist/cli/main.js ## Build the eBPF programs, the addon and 
 
 .PHONY: lint
 lint: deps ## Type-check and lint
-	tsc -p tsconfig.json --noEmit
+	tsc -p tsconfig.check.json
 	eslint --max-warnings 0 .
 
 .PHONY: test

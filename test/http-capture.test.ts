@@ -84,7 +84,8 @@ describe('HTTP/1.x capture (root, eBPF, real servers)', function () {
       const find = (role: number, method: string, path: string): Row => readiness.find((r) => r.trace_role === role && r.req_method === method && r.req_path === path)!;
       for (const role of [1, 2]) {
         assert.equal(find(role, 'GET', '/index.html').resp_body_size, index.length);
-        assert.equal(find(role, 'GET', '/index.html').resp_body, index);
+        // nginx sends files with sendfile(2): the server side sees the size, not the bytes.
+        assert.equal(find(role, 'GET', '/index.html').resp_body, role === 1 ? index : '');
         assert.equal(find(role, 'GET', '/big.txt').resp_body_size, 100_000);
         assert.equal(find(role, 'HEAD', '/index.html').resp_body_size, 0, 'HEAD has no body');
         const post = find(role, 'POST', '/echo-status');

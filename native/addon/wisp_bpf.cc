@@ -110,11 +110,10 @@ class Handle : public Napi::ObjectWrap<Handle> {
     if (!ring_) return 0;
     if (!spill_.empty()) {
       if (Align8(spill_.size()) > capacity_) {
-        full_ = true;  // keep it for a bigger buffer; nothing else may pass it
-        if (capacity_ >= kLargestRecordBytes) {
-          oversized_dropped_++;  // cannot happen with records <= kLargestRecordBytes
-          spill_.clear();
-        }
+        // The caller's buffer is smaller than one record (SocketTracer refuses
+        // such buffers): drop it rather than stall the ring forever.
+        oversized_dropped_++;
+        spill_.clear();
         return 0;
       }
       Append(spill_.data(), spill_.size());
@@ -156,10 +155,6 @@ class Handle : public Napi::ObjectWrap<Handle> {
   }
 
  private:
-  // Largest record the kernel side writes: a DATA record with a full payload.
-  static constexpr size_t kLargestRecordBytes =
-      (sizeof(struct wisp_data_record) + WISP_MAX_CAPTURE_BYTES + 7) & ~static_cast<size_t>(7);
-
   [[noreturn]] void Fail(Napi::Env env, const std::string& message) {
     std::string log = g_libbpf_log;
     Close();

@@ -24,11 +24,11 @@ export function parseUpid(text: string): { asid: number; pid: number; startTicks
   };
 }
 
-/** Formats upids for one agent, remembering the most recent ones (bounded). */
+/** Formats upids for one agent, remembering one per pid (bounded). */
 export class UpidCache {
   private readonly asid: number;
   private readonly maxEntries: number;
-  private readonly cache = new Map<string, string>();
+  private readonly cache = new Map<number, { ticks: number; upid: string }>();
 
   constructor(asid: number, maxEntries = 4096) {
     this.asid = asid;
@@ -37,13 +37,11 @@ export class UpidCache {
 
   get(pid: number, processStartNs: number): string {
     const ticks = Math.floor(processStartNs / NS_PER_TICK);
-    const key = `${pid}:${ticks}`;
-    let upid = this.cache.get(key);
-    if (upid === undefined) {
-      if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
-      upid = formatUpid(this.asid, pid, ticks);
-      this.cache.set(key, upid);
-    }
+    const entry = this.cache.get(pid);
+    if (entry !== undefined && entry.ticks === ticks) return entry.upid;
+    if (entry === undefined && this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+    const upid = formatUpid(this.asid, pid, ticks);
+    this.cache.set(pid, { ticks, upid });
     return upid;
   }
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, requireCommand, stop, tempDir, waitFor } from './processes.ts';
 
@@ -19,6 +19,7 @@ export class NginxProcess {
   static async start(files: Record<string, string | Buffer>, options: { sendfile?: boolean; workers?: number } = {}): Promise<NginxProcess> {
     const nginx = requireCommand('nginx', 'nginx-light');
     const dir = tempDir('nginx');
+    chmodSync(dir, 0o755); // nginx workers run as an unprivileged user and must read the web root
     const root = join(dir, 'www');
     mkdirSync(root, { recursive: true });
     for (const [path, content] of Object.entries(files)) {

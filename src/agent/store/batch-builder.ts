@@ -1,7 +1,5 @@
-import type {
-  Bool, Data, Dictionary, Int32} from 'apache-arrow';
-import { RecordBatch, Struct, Utf8, makeData, makeVector, type DataType, type Schema,
-} from 'apache-arrow';
+import { RecordBatch, Struct, Utf8, makeData, makeVector } from 'apache-arrow';
+import type { Bool, Data, DataType, Dictionary, Int32, Schema } from 'apache-arrow';
 import { arrowSchema } from '../../tables/arrow.ts';
 import type { ColumnSpec, TableSpec } from '../../tables/schema.ts';
 
@@ -90,7 +88,7 @@ class Utf8Column implements ColumnBuilder {
       grown.set(this.data.subarray(0, this.used));
       this.data = grown;
     }
-    this.used += encoder.encodeInto(value, this.data.subarray(this.used)).written;
+    this.used = writeUtf8(value, this.data, this.used);
     this.offsets[row + 1] = this.used;
     this.lastRowSet = row;
   }
@@ -224,6 +222,27 @@ export class BatchBuilder {
     }
     return { batch, rows: length, bytes, minTimeNs, maxTimeNs };
   }
+}
+
+/**
+ * Writes `value` as UTF-8 at `offset`, returning the new end. Short ASCII
+ * strings (most header values, paths, methods) are copied by a plain loop,
+ * which beats TextEncoder's call overhead; anything else goes to encodeInto.
+ * `target` must have room for value.length * 3 bytes.
+ */
+function writeUtf8(value: string, target: Uint8Array, offset: number): number {
+  const length = value.length;
+  if (length <= 96) {
+    let i = 0;
+    for (; i < length; i++) {
+      const code = value.charCodeAt(i);
+      if (code >= 0x80) break;
+      target[offset + i] = code;
+    }
+    if (i === length) return offset + length;
+    return offset + i + encoder.encodeInto(value.slice(i), target.subarray(offset + i)).written;
+  }
+  return offset + encoder.encodeInto(value, target.subarray(offset)).written;
 }
 
 function utf8Data(values: readonly string[]): Data<Utf8> {

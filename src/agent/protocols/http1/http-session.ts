@@ -13,8 +13,8 @@ import type { ConnectionInfo, ProtocolSession, ProtocolSpec, SessionEnv } from '
 import { InferResult, StreamSide } from '../protocol.ts';
 import type { HttpExchange } from './http-exchange.ts';
 import { HttpContentType } from './http-exchange.ts';
-import type { HttpParserListener, HttpParserOptions } from './http.parser.ts';
-import { DEFAULTS as PARSER_DEFAULTS, HttpMessage, HttpMessageKind, HttpParser, looksLikeMessageStart } from './http.parser.ts';
+import type { HttpMessage, HttpParserListener, HttpParserOptions } from './http.parser.ts';
+import { DEFAULTS as PARSER_DEFAULTS, HttpMessageKind, HttpParser, looksLikeMessageStart } from './http.parser.ts';
 
 export class Http1Session implements ProtocolSession, HttpParserListener {
   private readonly conn: ConnectionInfo;

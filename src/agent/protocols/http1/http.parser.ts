@@ -199,6 +199,101 @@ function sameNameIgnoreCase(a: string, b: string): boolean {
   return a.length === b.length && (a === b || a.toLowerCase() === b.toLowerCase());
 }
 
+/** Field-value byte classes for the byte-level parser. */
+const V_PLAIN = 0;
+const V_SPACE = 1;
+const V_END = 2; // CR, LF
+const V_OTHER = 3; // controls, '"', '\\': escaping or an error
+const VALUE_CLASS = new Uint8Array(256);
+for (let c = 0; c < 32; c++) VALUE_CLASS[c] = V_OTHER;
+VALUE_CLASS[SP] = V_SPACE;
+VALUE_CLASS[CR] = V_END;
+VALUE_CLASS[LF] = V_END;
+VALUE_CLASS[34] = V_OTHER;
+VALUE_CLASS[92] = V_OTHER;
+
+const HEAD_INCOMPLETE = -1;
+const HEAD_ERROR = -2;
+const HEAD_SLOW = -3;
+
+/**
+ * Scratch for the byte-level head parser, shared by all parsers: parsing is
+ * synchronous and the listener runs only after the head is decoded.
+ */
+let scratch = new Uint8Array(4096);
+function scratchFor(bytes: number): Uint8Array {
+  if (scratch.length < bytes) scratch = new Uint8Array(Math.max(bytes, scratch.length * 2));
+  return scratch;
+}
+
+/** Per-head scratch shared by all parsers (same reason): name offsets/lengths in `scratch`, slow-path names/values. */
+const NAME_AT: number[] = [];
+const NAME_LEN: number[] = [];
+const SLOW_NAMES: string[] = [];
+const SLOW_VALUES: string[] = [];
+
+const METHOD_NAMES = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE'];
+
+/** Method token as a string; known methods return the shared constant (no decode). */
+function methodName(bytes: Uint8Array, start: number, end: number): string {
+  const len = end - start;
+  for (const name of METHOD_NAMES) {
+    if (name.length !== len) continue;
+    let k = 0;
+    while (k < len && bytes[start + k] === name.charCodeAt(k)) k++;
+    if (k === len) return name;
+  }
+  return latin1(bytes, start, end);
+}
+
+/** `bytes[start, start + lower.length)` equals `lower` (lowercase ASCII) ignoring ASCII case. */
+function equalsLowerBytes(bytes: Uint8Array, start: number, lower: string): boolean {
+  for (let k = 0; k < lower.length; k++) {
+    const c = bytes[start + k]!;
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+function equalBytesIgnoreCase(bytes: Uint8Array, a: number, b: number, len: number): boolean {
+  for (let k = 0; k < len; k++) {
+    const x = bytes[a + k]!;
+    const y = bytes[b + k]!;
+    if (x !== y && (x >= 65 && x <= 90 ? x + 32 : x) !== (y >= 65 && y <= 90 ? y + 32 : y)) return false;
+  }
+  return true;
+}
+
+/** Content-Length from bytes, allowing an equal-valued list ("5, 5"); -1 when invalid. */
+function parseContentLengthBytes(bytes: Uint8Array, start: number, end: number): number {
+  let result = -1;
+  let current = -1;
+  for (let k = start; k < end; k++) {
+    const c = bytes[k]!;
+    if (c >= 48 && c <= 57) {
+      current = (current < 0 ? 0 : current * 10) + (c - 48);
+      if (current > Number.MAX_SAFE_INTEGER) return -1;
+    } else if (c === 44) {
+      if (current < 0 || (result >= 0 && result !== current)) return -1;
+      result = current;
+      current = -1;
+    } else if (c !== SP && c !== HT) {
+      return -1;
+    }
+  }
+  if (current < 0 || (result >= 0 && result !== current)) return -1;
+  return current;
+}
+
+/** gRPC when the media type starts with application/grpc; JSON when it mentions json. */
+function contentTypeOf(bytes: Uint8Array, start: number, end: number): HttpContentType {
+  if (end - start >= 16 && equalsLowerBytes(bytes, start, 'application/grpc')) return HttpContentType.Grpc;
+  for (let k = start; k + 4 <= end; k++) {
+    if ((bytes[k]! | 0x20) === 106 && equalsLowerBytes(bytes, k, 'json')) return HttpContentType.Json;
+  }
+  return HttpContentType.Unknown;
+}
+
 export class HttpParser {
   readonly kind: HttpMessageKind;
   private readonly options: HttpParserOptions;
@@ -227,8 +322,11 @@ export class HttpParser {
   private headReported = false;
   /** Some byte of the head scanned so far needs JSON escaping (or is a bare CR). */
   private headEscape = false;
-  private readonly names: string[] = [];
-  private readonly values: string[] = [];
+  /** Framing inputs parseHeadFast leaves for acceptHead. */
+  private contentLength = -1;
+  private chunked = false;
+  private otherCoding = false;
+  private headError = '';
 
   constructor(kind: HttpMessageKind, options: HttpParserOptions, listener: HttpParserListener, counters: Counters) {
     this.kind = kind;
@@ -419,16 +517,15 @@ export class HttpParser {
     const max = this.options.maxHeaderBytes;
     if (this.bufLen === 0) {
       if (startLineCheck(this.kind, bytes, i, end) < 0) return this.fail('bad_start_line', i + 1);
-      const headEnd = this.scanHead(bytes, i, end);
-      if (headEnd >= 0) {
-        if (headEnd - i > max) return this.fail('header_too_large', i + 1);
-        const err = this.finishHead(bytes, i, headEnd, nowNs);
-        return err === '' ? headEnd : this.fail(err, i + 1);
-      }
-      if (end - i > max) return this.fail('header_too_large', i + 1);
+      const limit = end - i > max ? i + max : end;
+      const headEnd = this.parseHead(bytes, i, limit, nowNs);
+      if (headEnd >= 0) return headEnd;
+      if (headEnd === HEAD_ERROR) return this.fail(this.headError, i + 1);
+      if (limit < end) return this.fail('header_too_large', i + 1);
       this.append(bytes, i, end);
       return end;
     }
+    // Slow path (head split across pushes): find the end incrementally, parse once.
     const old = this.bufLen;
     const room = max - old;
     const take = end - i < room ? end - i : room;
@@ -442,14 +539,234 @@ export class HttpParser {
     if (headEnd >= 0) {
       const consumed = headEnd - old;
       this.bufLen = 0;
-      const err = this.finishHead(buf, 0, headEnd, nowNs);
-      return err === '' ? i + consumed : this.fail(err, i + consumed);
+      const parsed = this.parseHead(buf, 0, headEnd, nowNs);
+      return parsed >= 0 ? i + consumed : this.fail(parsed === HEAD_ERROR ? this.headError : 'bad_header', i + consumed);
     }
     if (this.bufLen >= max) {
       this.bufLen = 0;
       return this.fail('header_too_large', i + take);
     }
     return i + take;
+  }
+
+  /**
+   * Parse the head starting at `start` within `bytes[start, limit)` and choose
+   * the body framing. Returns the index just past the head, HEAD_INCOMPLETE,
+   * or HEAD_ERROR (reason in headError). The byte-level parser handles the
+   * common shape; obs-folds, repeated names and bytes that need JSON escaping
+   * take the string-level parser.
+   */
+  private parseHead(bytes: Uint8Array, start: number, limit: number, nowNs: number): number {
+    const r = this.parseHeadFast(bytes, start, limit);
+    if (r !== HEAD_SLOW) {
+      if (r >= 0) {
+        const err = this.acceptHead(nowNs);
+        if (err !== '') {
+          this.headError = err;
+          return HEAD_ERROR;
+        }
+      }
+      return r;
+    }
+    const headEnd = this.scanHead(bytes, start, limit);
+    if (headEnd < 0) return HEAD_INCOMPLETE;
+    const err = this.finishHead(bytes, start, headEnd, nowNs);
+    if (err !== '') {
+      this.headError = err;
+      return HEAD_ERROR;
+    }
+    return headEnd;
+  }
+
+  /**
+   * Byte-level head parser: one pass that validates the start line and header
+   * lines and writes `target|reason` then the headers JSON into the shared
+   * scratch buffer, decoded with one latin1 call. Sets the msg fields and the
+   * framing inputs; returns the head end, HEAD_INCOMPLETE, HEAD_ERROR or HEAD_SLOW.
+   */
+  private parseHeadFast(bytes: Uint8Array, start: number, limit: number): number {
+    const msg = this.msg!;
+    const out = scratchFor(3 * (limit - start) + 16); // JSON adds at most 4 bytes per 3-byte header line
+    let i = start;
+    let o = 0;
+    let c = 0;
+    if (this.kind === HttpMessageKind.Request) {
+      while (i < limit && TCHAR[bytes[i]!] === 1) i++;
+      if (i >= limit) return HEAD_INCOMPLETE;
+      if (bytes[i] !== SP || i === start) return this.headFail('bad_request_line');
+      msg.method = methodName(bytes, start, i);
+      i++;
+      const t0 = i;
+      while (i < limit && (c = bytes[i]!) > SP && c !== 127) out[o++] = bytes[i++]!;
+      if (i >= limit) return HEAD_INCOMPLETE;
+      if (c !== SP || i === t0) return this.headFail('bad_request_line');
+      i++;
+      if (limit - i < 9) return HEAD_INCOMPLETE;
+      if (prefixMatch(HTTP1_PREFIX, bytes, i, 7) !== 1 || !isDigit(bytes[i + 7]!)) return this.headFail('bad_request_line');
+      msg.major = 1;
+      msg.minor = bytes[i + 7]! - 48;
+      i += 8;
+    } else {
+      if (limit - i < 13) return HEAD_INCOMPLETE;
+      const minor = bytes[i + 7]!;
+      const d0 = bytes[i + 9]!;
+      const d1 = bytes[i + 10]!;
+      const d2 = bytes[i + 11]!;
+      if (
+        prefixMatch(HTTP1_PREFIX, bytes, i, 7) !== 1 ||
+        !isDigit(minor) ||
+        bytes[i + 8] !== SP ||
+        !isDigit(d0) ||
+        !isDigit(d1) ||
+        !isDigit(d2) ||
+        d0 === 48
+      ) {
+        return this.headFail('bad_status_line');
+      }
+      msg.major = 1;
+      msg.minor = minor - 48;
+      msg.status = (d0 - 48) * 100 + (d1 - 48) * 10 + (d2 - 48);
+      i += 12;
+      c = bytes[i]!;
+      if (c === SP) {
+        i++;
+        while (i < limit && (c = bytes[i]!) !== CR && c !== LF) out[o++] = bytes[i++]!;
+        if (i >= limit) return HEAD_INCOMPLETE;
+      } else if (c !== CR && c !== LF) {
+        return this.headFail('bad_status_line');
+      }
+    }
+    const lineLen = o;
+    // End of the start line.
+    c = bytes[i]!;
+    if (c === CR) {
+      if (i + 1 >= limit) return HEAD_INCOMPLETE;
+      if (bytes[i + 1] !== LF) return this.headFail(this.kind === HttpMessageKind.Request ? 'bad_request_line' : 'bad_status_line');
+      i += 2;
+    } else if (c === LF) {
+      i++;
+    } else {
+      return this.headFail(this.kind === HttpMessageKind.Request ? 'bad_request_line' : 'bad_status_line');
+    }
+
+    const nameAt = NAME_AT;
+    const nameLen = NAME_LEN;
+    const maxHeaders = this.options.maxHeaders;
+    let count = 0;
+    let contentLength = -1;
+    let chunked = false;
+    let otherCoding = false;
+    const jsonStart = o;
+    out[o++] = 123; // {
+    for (;;) {
+      if (i >= limit) return HEAD_INCOMPLETE;
+      c = bytes[i]!;
+      if (c === CR) {
+        if (i + 1 >= limit) return HEAD_INCOMPLETE;
+        if (bytes[i + 1] !== LF) return this.headFail('bad_header');
+        i += 2;
+        break;
+      }
+      if (c === LF) {
+        i++;
+        break;
+      }
+      if (c === SP || c === HT) return HEAD_SLOW; // obs-fold
+      if (count >= maxHeaders) return this.headFail('too_many_headers');
+      if (count > 0) out[o++] = 44; // ,
+      out[o++] = 34; // "
+      const n0 = i;
+      const on0 = o;
+      while (TCHAR[c] === 1) {
+        out[o++] = c;
+        if (++i >= limit) return HEAD_INCOMPLETE;
+        c = bytes[i]!;
+      }
+      if (c !== 58 || i === n0) return this.headFail('bad_header');
+      const len = i - n0;
+      for (let k = 0; k < count; k++) {
+        if (nameLen[k] === len && equalBytesIgnoreCase(out, nameAt[k]!, on0, len)) return HEAD_SLOW;
+      }
+      nameAt[count] = on0;
+      nameLen[count] = len;
+      count++;
+      out[o++] = 34; // "
+      out[o++] = 58; // :
+      out[o++] = 34; // "
+      i++;
+      while (i < limit && ((c = bytes[i]!) === SP || c === HT)) i++;
+      if (i >= limit) return HEAD_INCOMPLETE;
+      const ov0 = o;
+      let valueEnd = o;
+      for (;;) {
+        c = bytes[i]!;
+        const k = VALUE_CLASS[c]!;
+        if (k === V_PLAIN) {
+          out[o++] = c;
+          valueEnd = o;
+        } else if (k === V_SPACE) {
+          out[o++] = c;
+        } else if (k === V_END) {
+          break;
+        } else if (c === HT) {
+          // Tabs are legal in values but need escaping; trailing ones are trimmed.
+          let t = i + 1;
+          while (t < limit && (bytes[t] === HT || bytes[t] === SP)) t++;
+          if (t >= limit) return HEAD_INCOMPLETE;
+          if (bytes[t] !== CR && bytes[t] !== LF) return HEAD_SLOW;
+          i = t;
+          continue;
+        } else {
+          return c < 32 ? this.headFail('bad_header') : HEAD_SLOW;
+        }
+        if (++i >= limit) return HEAD_INCOMPLETE;
+      }
+      o = valueEnd;
+      if (c === CR) {
+        if (i + 1 >= limit) return HEAD_INCOMPLETE;
+        if (bytes[i + 1] !== LF) return this.headFail('bad_header');
+        i += 2;
+      } else {
+        i++;
+      }
+      out[o++] = 34; // "
+      if (len === 14 && equalsLowerBytes(out, on0, 'content-length')) {
+        contentLength = parseContentLengthBytes(out, ov0, valueEnd);
+        if (contentLength < 0) return this.headFail('bad_content_length');
+      } else if (len === 17 && equalsLowerBytes(out, on0, 'transfer-encoding')) {
+        let t = valueEnd;
+        while (t > ov0 && out[t - 1] !== 44) t--;
+        while (t < valueEnd && (out[t] === SP || out[t] === HT)) t++;
+        chunked = valueEnd - t === 7 && equalsLowerBytes(out, t, 'chunked');
+        otherCoding = !chunked && valueEnd > t;
+      } else if (len === 12 && equalsLowerBytes(out, on0, 'content-type')) {
+        msg.contentType = contentTypeOf(out, ov0, valueEnd);
+      }
+    }
+    out[o++] = 125; // }
+    const text = latin1(out, 0, o);
+    if (this.kind === HttpMessageKind.Request) msg.target = text.slice(0, lineLen);
+    else msg.reason = text.slice(0, lineLen);
+    msg.headersJson = text.slice(jsonStart);
+    msg.retainedBytes = o;
+    this.contentLength = contentLength;
+    this.chunked = chunked;
+    this.otherCoding = otherCoding;
+    return i;
+  }
+
+  private headFail(reason: string): number {
+    this.headError = reason;
+    return HEAD_ERROR;
+  }
+
+  /** The head is in msg: report it and choose the framing from the fields parseHeadFast left. */
+  private acceptHead(nowNs: number): string {
+    const msg = this.msg!;
+    msg.endNs = nowNs;
+    this.headReported = true;
+    this.listener.onHead(msg);
+    return this.chooseFraming(msg, this.contentLength, this.chunked, this.otherCoding);
   }
 
   /** Parse a complete head `bytes[start, end)` and choose the body framing. Returns '' or an error reason. */
@@ -461,8 +778,8 @@ export class HttpParser {
     const lineErr = this.kind === HttpMessageKind.Request ? parseRequestLine(msg, text, le) : parseStatusLine(msg, text, le);
     if (lineErr !== '') return lineErr;
 
-    const names = this.names;
-    const values = this.values;
+    const names = SLOW_NAMES;
+    const values = SLOW_VALUES;
     const maxHeaders = this.options.maxHeaders;
     let count = 0;
     let contentLength = -1;
@@ -508,7 +825,7 @@ export class HttpParser {
         case 12:
           if (equalsIgnoreCase(name, 0, 'content-type')) {
             const lower = value.toLowerCase();
-            if (lower.includes('application/grpc')) msg.contentType = HttpContentType.Grpc;
+            if (lower.startsWith('application/grpc')) msg.contentType = HttpContentType.Grpc;
             else if (lower.includes('json')) msg.contentType = HttpContentType.Json;
           }
           break;

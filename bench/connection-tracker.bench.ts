@@ -1,12 +1,15 @@
 // Throughput of track + parse for small keep-alive GETs on server-side
 // connections: `node src/agent/conn/connection-tracker.bench.ts [pairs]`.
 // Prints pairs per CPU-second for the tracker alone and for the replayer + tracker
-// (one copy per event, as the decoder's drain buffer costs).
+// (one copy per event, as the decoder's drain buffer costs), and the ratio to
+// a same-run baseline: decoding every event's bytes once as latin1, the
+// least work any string-producing parser does.
 
-import type { DataEvent } from '../bpf/events.ts';
-import { ConnectionTracker } from './connection-tracker.ts';
-import type { SocketEvent } from './replay.ts';
-import { SyntheticConnection, replaySocketEvents } from './replay.ts';
+import type { DataEvent } from '../src/agent/bpf/events.ts';
+import { latin1 } from '../src/agent/protocols/bytes.ts';
+import { ConnectionTracker } from '../src/agent/conn/connection-tracker.ts';
+import type { SocketEvent } from '../src/agent/conn/replay.ts';
+import { SyntheticConnection, replaySocketEvents } from '../src/agent/conn/replay.ts';
 
 const REQUEST =
   'GET /api/v1/catalog/items?id=12345 HTTP/1.1\r\nHost: catalog.shop.svc:8080\r\nUser-Agent: curl/8.5.0\r\n' +
@@ -59,7 +62,17 @@ function run(label: string, pairs: number, feed: (tracker: ConnectionTracker) =>
 const pairs = Number(process.argv[2] ?? 1_000_000);
 const events = buildEvents(pairs, 64);
 console.log(`request ${REQUEST.length} B, response ${RESPONSE.length} B, ${pairs} pairs over 64 connections`);
+function baseline(): number {
+  const t0 = process.cpuUsage();
+  let chars = 0;
+  for (const item of events) if (item.kind === 'data') chars += latin1(item.event.data, 0, item.event.data.length).length;
+  const used = process.cpuUsage(t0);
+  if (chars === 0) throw new Error('no data');
+  return pairs / ((used.user + used.system) / 1e6);
+}
+
 for (let round = 0; round < 3; round++) {
+  const base = baseline();
   const direct = run('direct', pairs, (tracker) => {
     for (const item of events) {
       if (item.kind === 'data') tracker.onData(item.event as DataEvent);
@@ -70,6 +83,7 @@ for (let round = 0; round < 3; round++) {
   const replayed = run('replay', pairs, (tracker) => replaySocketEvents(tracker, events));
   console.log(
     `round ${round}: track+parse ${Math.round(direct).toLocaleString('en')} pairs/s; ` +
-      `replay+track+parse ${Math.round(replayed).toLocaleString('en')} pairs/s`,
+      `replay+track+parse ${Math.round(replayed).toLocaleString('en')} pairs/s; ` +
+      `baseline (latin1 of every event) ${Math.round(base).toLocaleString('en')} pairs/s, ratio ${(direct / base).toFixed(2)}`,
   );
 }

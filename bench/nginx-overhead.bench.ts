@@ -1,0 +1,82 @@
+// Overhead on a traced nginx, three ways in the same run: no tracing; the
+// bare probes (programs attached, every event filtered out in the kernel: the
+// floor of the mechanism); the full agent. Two loads: a fixed ~10 000 req/s
+// (agent CPU and p99 latency) and saturation under wrk (throughput loss).
+// Modes are interleaved over rounds so machine noise hits them alike.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { AgentProcess } from '../test/support/agent.ts';
+import { NginxProcess } from '../test/support/nginx.ts';
+import { requireRoot, ROOT, stop } from '../test/support/processes.ts';
+import { cpuSeconds, printTable, wrk, type WrkResult } from './support.ts';
+
+const ROUNDS = 2;
+const SECONDS = 8;
+type Mode = 'none' | 'bare' | 'agent';
+const MODES: readonly Mode[] = ['none', 'bare', 'agent'];
+
+interface Sample { fixed: WrkResult; saturated: WrkResult; agentMillicores: number }
+
+async function startMode(mode: Mode): Promise<{ pid?: number; stop: () => Promise<void> }> {
+  if (mode === 'none') return { stop: async () => {} };
+  if (mode === 'bare') {
+    const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bench', 'bare-probes.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`bare probes exited ${code}`)));
+    });
+    return { pid: child.pid!, stop: () => stop(child) };
+  }
+  const agent = await AgentProcess.start();
+  return { pid: agent.pid, stop: () => agent.stop() };
+}
+
+export async function nginxOverheadBench(): Promise<void> {
+  requireRoot('the overhead benchmark');
+  const nginx = await NginxProcess.start({ 'small.html': `${'x'.repeat(59)}\n` });
+  const url = `http://127.0.0.1:${nginx.port}/small.html`;
+  const samples = new Map<Mode, Sample[]>(MODES.map((m) => [m, []]));
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const mode of MODES) {
+        const running = await startMode(mode);
+        try {
+          const cpuBefore = running.pid ? cpuSeconds(running.pid) : 0;
+          const started = performance.now();
+          // 50 connections pausing 5 ms between requests ≈ 10 000 req/s.
+          const fixed = await wrk(url, { connections: 50, seconds: SECONDS, delayMs: 5 });
+          const elapsed = (performance.now() - started) / 1000;
+          const agentMillicores = running.pid ? ((cpuSeconds(running.pid) - cpuBefore) / elapsed) * 1000 : 0;
+          const saturated = await wrk(url, { connections: 32, seconds: SECONDS });
+          samples.get(mode)!.push({ fixed, saturated, agentMillicores });
+        } finally {
+          await running.stop();
+        }
+      }
+    }
+  } finally {
+    await nginx.stop();
+  }
+  const median = (values: number[]): number => { const s = [...values].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+  const pick = (mode: Mode, f: (s: Sample) => number): number => median(samples.get(mode)!.map(f));
+  const base = { rps: pick('none', (s) => s.saturated.requestsPerSec), p99: pick('none', (s) => s.fixed.p99Ms) };
+  const loss = (mode: Mode): number => 1 - pick(mode, (s) => s.saturated.requestsPerSec) / base.rps;
+  printTable(`nginx overhead (median of ${ROUNDS} rounds, ${SECONDS}s each)`, [
+    ['mode', 'fixed req/s', 'fixed p99 ms', 'p99 ratio', 'agent mCPU', 'saturated req/s', 'throughput loss'],
+    ...MODES.map((mode) => [
+      mode,
+      pick(mode, (s) => s.fixed.requestsPerSec),
+      pick(mode, (s) => s.fixed.p99Ms),
+      pick(mode, (s) => s.fixed.p99Ms) / base.p99,
+      pick(mode, (s) => s.agentMillicores),
+      pick(mode, (s) => s.saturated.requestsPerSec),
+      `${(loss(mode) * 100).toFixed(1)}%`,
+    ]),
+  ]);
+  const bareLoss = loss('bare');
+  process.stdout.write(`  targets: agent ≤ 250 mCPU at the fixed rate (measured ${pick('agent', (s) => s.agentMillicores).toFixed(0)}); `
+    + `p99 increase ≤ 10% (measured ${((pick('agent', (s) => s.fixed.p99Ms) / base.p99 - 1) * 100).toFixed(1)}%); `
+    + `agent loss ≤ 1.5× bare loss (measured ${(loss('agent') / Math.max(bareLoss, 1e-9)).toFixed(2)}×)\n`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await nginxOverheadBench();
