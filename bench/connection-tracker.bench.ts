@@ -6,7 +6,7 @@
 // least work any string-producing parser does.
 
 import type { DataEvent } from '../src/agent/bpf/events.ts';
-import { latin1 } from '../src/agent/protocols/bytes.ts';
+import { latin1 } from '../src/agent/bytes.ts';
 import { ConnectionTracker } from '../src/agent/conn/connection-tracker.ts';
 import type { SocketEvent } from '../src/agent/conn/replay.ts';
 import { SyntheticConnection, replaySocketEvents } from '../src/agent/conn/replay.ts';

@@ -438,6 +438,18 @@ static __always_inline void emit_data(const struct syscall_args *a, __u32 tgid,
 	struct data_scratch *s = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!s)
 		return;
+	/*
+	 * A full ring buffer means user space is behind (or over its CPU budget):
+	 * drop before paying for the copy. The stream position still advances, so
+	 * user space sees a gap and resynchronizes at the next message.
+	 */
+	__u64 ring_bytes = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
+	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 need = sizeof(struct wisp_data_record) + (length < capture_cap() ? length : capture_cap()) + 16;
+	if (pending + need > ring_bytes) {
+		stat_inc(WISP_STAT_RINGBUF_FULL);
+		return;
+	}
 	__u16 flags = 0;
 	__u32 captured = 0;
 	if (a->syscall == WISP_SYS_SENDFILE) {

@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { httpEvents } from '../tables/http-events.ts';
 import { SocketTracer } from './bpf/socket-tracer.ts';
@@ -13,11 +14,28 @@ export const DEFAULTS = Object.freeze({
   /** Memory the agent may use in all; tables get tableStorePercent of it. */
   memoryLimitBytes: 512 * 1024 * 1024,
   tableStorePercent: 60,
+  /** Share of memoryLimitBytes for partial messages and reorder buffers. */
+  trackerPercent: 10,
   maxBodyBytes: 512,
   /** How often the ring buffer is drained when it was empty last time. */
   drainIntervalMs: 10,
   /** Longest a drain burst may hold the event loop before yielding. */
   drainSliceMs: 50,
+  /**
+   * CPU the agent process may use, in millicores (0 = unlimited). Over it the
+   * agent stops draining; the kernel ring buffer fills and the kernel drops
+   * (counted as ringbufFull) without copying, so a saturated host pays for
+   * the agent at most this much plus the probes themselves.
+   */
+  cpuLimitMillicores: 500,
+  /** CPU the agent may bank while idle, so short bursts are not throttled. */
+  cpuBurstMs: 200,
+  /**
+   * Scheduling niceness of the agent process: the workloads it observes win
+   * every contended CPU slice, so tracing shows up as counted kernel drops
+   * rather than as workload latency.
+   */
+  nice: 10,
   maxCaptureBytes: 16 * 1024,
   ringBufferBytes: 16 * 1024 * 1024,
   /** Agent id in upids; a standalone agent is agent 1. */
@@ -28,6 +46,7 @@ export interface AgentOptions {
   listen?: string;
   memoryLimitBytes?: number;
   maxBodyBytes?: number;
+  cpuLimitMillicores?: number;
   logger?: Logger;
 }
 
@@ -46,30 +65,40 @@ export class Agent {
   private drainTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly cpuBudget: CpuBudget;
+  private throttledMs = 0;
 
   constructor(options: AgentOptions = {}) {
     this.options = {
       listen: options.listen ?? DEFAULTS.listen,
       memoryLimitBytes: options.memoryLimitBytes ?? DEFAULTS.memoryLimitBytes,
       maxBodyBytes: options.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
+      cpuLimitMillicores: options.cpuLimitMillicores ?? DEFAULTS.cpuLimitMillicores,
     };
+    this.cpuBudget = new CpuBudget(this.options.cpuLimitMillicores, DEFAULTS.cpuBurstMs);
     this.log = options.logger ?? pino({ name: 'wisp-agent' }, pino.destination(2));
     this.store = new TableStore({ totalBudgetBytes: Math.floor(this.options.memoryLimitBytes * DEFAULTS.tableStorePercent / 100) });
     this.store.register(httpEvents);
     const httpWriter = new HttpEventsWriter(this.store, this.clock, DEFAULTS.agentId);
     this.tracker = new ConnectionTracker({
       maxBodyBytes: this.options.maxBodyBytes,
+      maxTotalBytes: Math.floor(this.options.memoryLimitBytes * DEFAULTS.trackerPercent / 100),
       sinks: { onHttp: (exchange, conn) => httpWriter.write(exchange, conn) },
     });
     this.server = new QueryServer({
       store: this.store,
       listen: this.options.listen,
       nowNs: () => this.clock.nowNs(),
-      metrics: () => renderMetrics({ store: this.store, tracker: this.tracker.stats(), kernel: this.tracer?.counters() ?? {} }),
+      metrics: () => renderMetrics({ store: this.store, tracker: this.tracker.stats(), kernel: this.tracer?.counters() ?? {}, agent: this.agentCounters() }),
     });
   }
 
   async start(): Promise<void> {
+    try {
+      setPriority(DEFAULTS.nice);
+    } catch (error) {
+      this.log.warn({ err: error }, 'cannot lower the agent priority');
+    }
     this.tracer = SocketTracer.open({
       selfPid: process.pid,
       maxCaptureBytes: DEFAULTS.maxCaptureBytes,
@@ -110,6 +139,12 @@ export class Agent {
   private scheduleDrain(delayMs: number): void {
     this.drainTimer = setTimeout(() => {
       if (this.stopped || !this.tracer) return;
+      const waitMs = this.cpuBudget.waitMs();
+      if (waitMs > 0) {
+        this.throttledMs += waitMs;
+        this.scheduleDrain(waitMs);
+        return;
+      }
       const deadline = performance.now() + DEFAULTS.drainSliceMs;
       let drained = 0;
       let records: number;
@@ -120,4 +155,43 @@ export class Agent {
       this.scheduleDrain(drained > 0 && records > 0 ? 0 : DEFAULTS.drainIntervalMs);
     }, delayMs);
   }
+
+  /** Agent-level counters for /metrics. */
+  private agentCounters(): Record<string, number> {
+    return { cpu_throttled_ms: Math.round(this.throttledMs) };
+  }
+}
+
+/**
+ * A token bucket of CPU time for the whole process (all threads), refilled
+ * at `limitMillicores` and capped at `burstMs`. waitMs() charges the CPU used
+ * since the last call and says how long to pause before spending more.
+ */
+export class CpuBudget {
+  private readonly ratePerMs: number;
+  private readonly burstMs: number;
+  private tokensMs: number;
+  private lastWallMs = performance.now();
+  private lastCpuMs = cpuMs();
+
+  constructor(limitMillicores: number, burstMs: number) {
+    this.ratePerMs = limitMillicores / 1000;
+    this.burstMs = burstMs;
+    this.tokensMs = burstMs;
+  }
+
+  waitMs(): number {
+    if (this.ratePerMs <= 0) return 0;
+    const wall = performance.now();
+    const cpu = cpuMs();
+    this.tokensMs = Math.min(this.burstMs, this.tokensMs + (wall - this.lastWallMs) * this.ratePerMs - (cpu - this.lastCpuMs));
+    this.lastWallMs = wall;
+    this.lastCpuMs = cpu;
+    return this.tokensMs >= 0 ? 0 : Math.ceil(-this.tokensMs / this.ratePerMs);
+  }
+}
+
+function cpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
 }

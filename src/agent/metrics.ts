@@ -6,6 +6,8 @@ export interface MetricsSources {
   tracker: Record<string, number>;
   /** Kernel-side counters from the socket tracer. */
   kernel: Record<string, number>;
+  /** Agent-level counters (CPU throttling, …). */
+  agent: Record<string, number>;
 }
 
 /**
@@ -33,6 +35,7 @@ export function renderMetrics(sources: MetricsSources): string {
 
   renderCounters(lines, 'wisp_tracker', sources.tracker);
   renderCounters(lines, 'wisp_kernel', sources.kernel);
+  renderCounters(lines, 'wisp_agent', sources.agent);
   return `${lines.join('\n')}\n`;
 }
 

@@ -6,18 +6,21 @@ import { parseListen } from '../agent/server/query-server.ts';
 import { CliError } from './client.ts';
 import { parseBytes } from './format.ts';
 
-export const AGENT_USAGE = `Usage: wisp agent --standalone [--listen 127.0.0.1:7070] [--memory-limit 256MiB] [--max-body-bytes 512]
+export const AGENT_USAGE = `Usage: wisp agent --standalone [--listen 127.0.0.1:7070] [--memory-limit 256MiB] [--cpu-limit 500m] [--max-body-bytes 512]
 
 Runs a node agent: eBPF capture, tables, the query API. Needs root (CAP_BPF and CAP_PERFMON).
 --standalone       one host, no Kubernetes; the query API binds loopback only
 --listen           query API address (default ${DEFAULTS.listen})
 --memory-limit     memory the agent may use; ${DEFAULTS.tableStorePercent}% of it goes to tables (default ${DEFAULTS.memoryLimitBytes / 2 ** 20}MiB)
+--cpu-limit        CPU the agent may use (e.g. 250m, 1; 0 = unlimited; default ${DEFAULTS.cpuLimitMillicores}m); over it,
+                   events are dropped in the kernel and counted (wisp_kernel_ringbufFull_total)
 --max-body-bytes   request/response body bytes kept per row (default ${DEFAULTS.maxBodyBytes})`;
 
 export interface StandaloneOptions {
   listen?: string;
   memoryLimitBytes?: number;
   maxBodyBytes?: number;
+  cpuLimitMillicores?: number;
 }
 
 /** Checks privileges and the listen address, then starts an agent. */
@@ -40,6 +43,7 @@ export async function agentCommand(args: string[]): Promise<number> {
       listen: { type: 'string' },
       'memory-limit': { type: 'string' },
       'max-body-bytes': { type: 'string' },
+      'cpu-limit': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -53,6 +57,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     ...(values.listen !== undefined && { listen: values.listen }),
     ...(values['memory-limit'] !== undefined && { memoryLimitBytes: parseBytes(values['memory-limit']) }),
     ...(maxBodyBytes !== undefined && { maxBodyBytes }),
+    ...(values['cpu-limit'] !== undefined && { cpuLimitMillicores: parseMillicores(values['cpu-limit']) }),
   });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -66,4 +71,11 @@ function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1';
+}
+
+/** Kubernetes CPU quantities: "250m", "0.5", "2". */
+export function parseMillicores(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(m?)$/.exec(text.trim());
+  if (!match) throw new CliError(`--cpu-limit wants a CPU quantity such as 250m or 1, got ${JSON.stringify(text)}`);
+  return Math.round(Number(match[1]) * (match[2] === 'm' ? 1 : 1000));
 }

@@ -1,5 +1,5 @@
 // Decoded socket events: the contract between the native decoder
-// (socket-trace.ts, the only module that imports the addon) and the
+// (socket-tracer.ts over records.ts; addon.ts is the only module that loads the addon) and the
 // connection tracker. Field meanings mirror native/bpf/socket_trace.h.
 
 /** Which side of a connection the traced process is (Pixie's trace_role). */

@@ -160,6 +160,21 @@ describe('ConnectionTracker', () => {
       assert.equal(tracker.stats()['unknown_connection'], 1);
     });
 
+    it('finishes the least recently active connections when all together hold more than maxTotalBytes', () => {
+      const { tracker } = capturingTracker({ maxTotalBytes: 3000 });
+      const conns = [server(1), server(2), server(3), server(4)];
+      for (const c of conns) {
+        // A request head still arriving: the parser must hold it.
+        c.events.push({ kind: 'data', event: c.dataEvent(Direction.Ingress, `GET /${'p'.repeat(900)} HTTP/1.1\r\nHost: x\r\n`) });
+        replaySocketEvents(tracker, c.events);
+        c.events.length = 0;
+      }
+      const stats = tracker.stats();
+      assert.ok(stats['evicted_memory']! >= 1, JSON.stringify(stats));
+      assert.ok(stats['retained_bytes']! <= 3000 + 2048, `retained ${stats['retained_bytes']}`);
+      assert.ok(tracker.size < 4);
+    });
+
     it('gives up waiting for missing bytes beyond maxBufferedBytes', () => {
       const c = server();
       const first = c.dataEvent(Direction.Ingress, 'x'.repeat(100)); // never delivered: lost

@@ -48,6 +48,12 @@ export interface ConnectionTrackerOptions {
   readonly maxBodyBytes?: number;
   readonly maxHeaderBytes?: number;
   readonly maxPendingMessages?: number;
+  /**
+   * Bytes all connections together may hold (reorder buffers, partial
+   * messages, messages awaiting their partner). Over it, the least recently
+   * active connections are finished early (counted `evicted_memory`).
+   */
+  readonly maxTotalBytes?: number;
 }
 
 export const DEFAULT_REGISTRY: ProtocolRegistry = Object.freeze([http1Protocol]);
@@ -62,6 +68,7 @@ export const DEFAULTS = Object.freeze({
   maxBodyBytes: 512,
   maxHeaderBytes: 16 * 1024,
   maxPendingMessages: 32,
+  maxTotalBytes: 32 * 1024 * 1024,
 });
 
 const Mode = { Inferring: 0, Active: 1, Ignored: 2 } as const;
@@ -122,6 +129,8 @@ class Connection implements StreamConsumer {
   closeNs = 0;
   readonly endPositions: [number, number] = [0, 0];
   finished = false;
+  /** retainedBytes() as last added to the tracker's total. */
+  accountedBytes = 0;
 
   constructor(info: ConnectionInfo, ctx: TrackerContext) {
     this.info = info;
@@ -131,6 +140,14 @@ class Connection implements StreamConsumer {
     this.requestDirection =
       info.role === TraceRole.Server ? Direction.Ingress : info.role === TraceRole.Client ? Direction.Egress : -1;
   }
+  /** Bytes this connection holds in user space (approximate: buffer capacities). */
+  retainedBytes(): number {
+    const [p0, p1] = this.prefixes;
+    return this.streams[0].heldBytes + this.streams[1].heldBytes
+      + (p0 === null ? 0 : p0.bytes.length) + (p1 === null ? 0 : p1.bytes.length)
+      + (this.session === null ? 0 : this.session.retainedBytes());
+  }
+
 
   deliverData(direction: Direction, bytes: Uint8Array, start: number, end: number, timestampNs: number): void {
     const session = this.session;
@@ -265,6 +282,9 @@ export class ConnectionTracker implements SocketEventSink {
   private readonly maxConnections: number;
   private readonly idleTimeoutNs: number;
   private readonly closeGraceNs: number;
+  private readonly maxTotalBytes: number;
+  /** Sum of accountedBytes over tracked connections. */
+  private totalBytes = 0;
   private readonly conns = new Map<number, Connection>();
   /** LRU list: head least recently active. */
   private head: Connection | null = null;
@@ -285,6 +305,7 @@ export class ConnectionTracker implements SocketEventSink {
     this.maxConnections = options.maxConnections ?? DEFAULTS.maxConnections;
     this.idleTimeoutNs = options.idleTimeoutNs ?? DEFAULTS.idleTimeoutNs;
     this.closeGraceNs = options.closeGraceNs ?? DEFAULTS.closeGraceNs;
+    this.maxTotalBytes = options.maxTotalBytes ?? DEFAULTS.maxTotalBytes;
     this.ctx = {
       registry,
       maxInferBytes: registry.reduce((m, s) => Math.max(m, s.maxInferBytes), 1),
@@ -367,7 +388,19 @@ export class ConnectionTracker implements SocketEventSink {
       return;
     }
     conn.streams[direction].offer(event, conn, this.counters, this.ctx.reorder);
-    if (conn.closeDeadlineNs >= 0 && conn.reachedEnd()) this.finish(conn, conn.closeNs);
+    if (conn.closeDeadlineNs >= 0 && conn.reachedEnd()) {
+      this.finish(conn, conn.closeNs);
+      return;
+    }
+    const retained = conn.retainedBytes();
+    if (retained !== conn.accountedBytes) {
+      this.totalBytes += retained - conn.accountedBytes;
+      conn.accountedBytes = retained;
+      while (this.totalBytes > this.maxTotalBytes && this.head !== null && this.head !== conn) {
+        this.counters.inc('evicted_memory');
+        this.finish(this.head, ts);
+      }
+    }
   }
 
   onClose(event: ConnCloseEvent): void {
@@ -422,6 +455,7 @@ export class ConnectionTracker implements SocketEventSink {
     out['events_data'] = this.eventsData;
     out['data_bytes'] = this.dataBytes;
     out['connections'] = this.conns.size;
+    out['retained_bytes'] = this.totalBytes;
     return out;
   }
 
@@ -452,6 +486,8 @@ export class ConnectionTracker implements SocketEventSink {
       conn.streams[1].flush(conn, counters);
     }
     conn.session?.close(nowNs);
+    this.totalBytes -= conn.accountedBytes;
+    conn.accountedBytes = 0;
     if (this.conns.get(conn.info.connId) === conn) this.conns.delete(conn.info.connId);
     this.unlink(conn);
     counters.inc('connections_finished');

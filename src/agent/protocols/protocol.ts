@@ -83,6 +83,8 @@ export interface ProtocolSession {
   gap(side: StreamSide, lengthBytes: number, timestampNs: number): void;
   /** The connection closed (or was expired): flush what is complete, count the rest. */
   close(timestampNs: number): void;
+  /** Bytes the session holds (partial messages, messages awaiting their partner), for the tracker's memory bound. */
+  retainedBytes(): number;
   /** True once no further bytes will be parsed (e.g. after 101 Switching Protocols). */
   readonly stopped: boolean;
 }

@@ -1,10 +1,10 @@
 import { RecordBatch, Struct, Utf8, makeData, makeVector } from 'apache-arrow';
 import type { Bool, Data, DataType, Dictionary, Int32, Schema } from 'apache-arrow';
 import { arrowSchema } from '../../tables/arrow.ts';
+import { writeUtf8 } from '../bytes.ts';
 import type { ColumnSpec, TableSpec } from '../../tables/schema.ts';
 
 const TWO_POW_32 = 4294967296;
-const encoder = new TextEncoder();
 
 /** A sealed batch with what retention needs to know about it. */
 export interface SealedBatch {
@@ -88,7 +88,7 @@ class Utf8Column implements ColumnBuilder {
       grown.set(this.data.subarray(0, this.used));
       this.data = grown;
     }
-    this.used = writeUtf8(value, this.data, this.used);
+    this.used += writeUtf8(value, this.data, this.used);
     this.offsets[row + 1] = this.used;
     this.lastRowSet = row;
   }
@@ -224,33 +224,12 @@ export class BatchBuilder {
   }
 }
 
-/**
- * Writes `value` as UTF-8 at `offset`, returning the new end. Short ASCII
- * strings (most header values, paths, methods) are copied by a plain loop,
- * which beats TextEncoder's call overhead; anything else goes to encodeInto.
- * `target` must have room for value.length * 3 bytes.
- */
-function writeUtf8(value: string, target: Uint8Array, offset: number): number {
-  const length = value.length;
-  if (length <= 96) {
-    let i = 0;
-    for (; i < length; i++) {
-      const code = value.charCodeAt(i);
-      if (code >= 0x80) break;
-      target[offset + i] = code;
-    }
-    if (i === length) return offset + length;
-    return offset + i + encoder.encodeInto(value.slice(i), target.subarray(offset + i)).written;
-  }
-  return offset + encoder.encodeInto(value, target.subarray(offset)).written;
-}
-
 function utf8Data(values: readonly string[]): Data<Utf8> {
   const offsets = new Int32Array(values.length + 1);
   let bytes = new Uint8Array(values.reduce((n, v) => n + v.length * 3, 0));
   let used = 0;
   for (let i = 0; i < values.length; i++) {
-    used += encoder.encodeInto(values[i]!, bytes.subarray(used)).written;
+    used += writeUtf8(values[i]!, bytes, used);
     offsets[i + 1] = used;
   }
   bytes = bytes.slice(0, used);

@@ -45,6 +45,10 @@ export class Http1Session implements ProtocolSession, HttpParserListener {
     return this.done;
   }
 
+  retainedBytes(): number {
+    return this.pendingBytes + this.requestParser.retainedBytes() + this.responseParser.retainedBytes();
+  }
+
   data(side: StreamSide, bytes: Uint8Array, start: number, end: number, timestampNs: number): void {
     if (this.done) return;
     (side === StreamSide.Request ? this.requestParser : this.responseParser).push(bytes, start, end, timestampNs);

@@ -47,6 +47,13 @@ describe('HttpParser', () => {
       assert.equal(conns[0]!.localPort, 8080);
     });
 
+    it('escapes quotes and backslashes of header values in the headers JSON', () => {
+      const response = 'HTTP/1.1 304 Not Modified\r\nETag: "5f3a-1c"\r\nX-Path: C:\\tmp\r\n\r\n';
+      const c = conn().request(REQUEST).response(response).close();
+      const { exchanges } = replay(c.events);
+      assert.deepEqual(JSON.parse(exchanges[0]!.respHeaders), { ETag: '"5f3a-1c"', 'X-Path': 'C:\\tmp' });
+    });
+
     it('pairs several requests on one connection in order', () => {
       const c = conn();
       for (let k = 0; k < 5; k++) {

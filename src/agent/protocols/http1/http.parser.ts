@@ -6,7 +6,7 @@
 // that scans for the next plausible message start; nothing here throws.
 
 import type { Counters } from '../../conn/counters.ts';
-import { latin1, utf8 } from '../bytes.ts';
+import { latin1, utf8 } from '../../bytes.ts';
 import { HttpContentType } from './http-exchange.ts';
 
 export const HttpMessageKind = { Request: 0, Response: 1 } as const;
@@ -203,14 +203,16 @@ function sameNameIgnoreCase(a: string, b: string): boolean {
 const V_PLAIN = 0;
 const V_SPACE = 1;
 const V_END = 2; // CR, LF
+const V_ESCAPE = 4; // '"' and '\\': written as a JSON escape
 const V_OTHER = 3; // controls, '"', '\\': escaping or an error
 const VALUE_CLASS = new Uint8Array(256);
 for (let c = 0; c < 32; c++) VALUE_CLASS[c] = V_OTHER;
 VALUE_CLASS[SP] = V_SPACE;
 VALUE_CLASS[CR] = V_END;
 VALUE_CLASS[LF] = V_END;
-VALUE_CLASS[34] = V_OTHER;
-VALUE_CLASS[92] = V_OTHER;
+// '"' and '\\' are escaped in place (ETag values carry quotes).
+VALUE_CLASS[34] = V_ESCAPE;
+VALUE_CLASS[92] = V_ESCAPE;
 
 const HEAD_INCOMPLETE = -1;
 const HEAD_ERROR = -2;
@@ -453,6 +455,11 @@ export class HttpParser {
   }
 
   /** The stream ended (connection closed or forgotten). */
+  /** Bytes this parser holds: a partial head and the captured body prefix. */
+  retainedBytes(): number {
+    return (this.buf?.length ?? 0) + (this.capture?.length ?? 0);
+  }
+
   end(): void {
     if (this.state === State.UntilClose) {
       this.complete();
@@ -708,6 +715,10 @@ export class HttpParser {
           out[o++] = c;
         } else if (k === V_END) {
           break;
+        } else if (k === V_ESCAPE) {
+          out[o++] = 92; // backslash
+          out[o++] = c;
+          valueEnd = o;
         } else if (c === HT) {
           // Tabs are legal in values but need escaping; trailing ones are trimmed.
           let t = i + 1;
