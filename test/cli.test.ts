@@ -12,7 +12,8 @@ describe('wisp CLI on bad input', function () {
     requireBuilt();
     const setpriv = requireCommand('setpriv', 'util-linux');
     const port = await freePort();
-    const result = await run(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', WISP, 'agent', '--standalone', '--listen', `127.0.0.1:${port}`]);
+    // Root without any capability: what a container without CAP_BPF/CAP_PERFMON looks like.
+    const result = await run(setpriv, ['--bounding-set=-all', '--inh-caps=-all', WISP, 'agent', '--standalone', '--listen', `127.0.0.1:${port}`]);
     assert.notEqual(result.code, 0);
     const lines = result.stderr.trim().split('\n');
     assert.equal(lines.length, 1, result.stderr);

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
 import { Agent, DEFAULTS } from '../agent/agent.ts';
 import { missingPrivileges } from '../agent/privileges.ts';
 import { parseListen } from '../agent/server/query-server.ts';
@@ -21,6 +22,7 @@ export interface StandaloneOptions {
   memoryLimitBytes?: number;
   maxBodyBytes?: number;
   cpuLimitMillicores?: number;
+  logger?: Logger;
 }
 
 /** Checks privileges and the listen address, then starts an agent. */

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { AgentClient } from './client.ts';
 import { startStandaloneAgent } from './agent.command.ts';
 
@@ -19,7 +20,8 @@ const ROLE = ['?', 'client', 'server'];
  */
 export async function demoCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { listen: { type: 'string', default: '127.0.0.1:7070' } } });
-  const agent = await startStandaloneAgent({ listen: values.listen });
+  // The live table is the demo's output; the agent logs only warnings.
+  const agent = await startStandaloneAgent({ listen: values.listen, logger: pino({ name: 'wisp-agent', level: 'warn' }, pino.destination(2)) });
   const workloadPath = fileURLToPath(new URL(`./demo/workload${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
   const workload = spawn(process.execPath, [workloadPath], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<string>((resolve) => workload.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
