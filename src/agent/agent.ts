@@ -47,6 +47,8 @@ export interface AgentOptions {
   memoryLimitBytes?: number;
   maxBodyBytes?: number;
   cpuLimitMillicores?: number;
+  /** Attach the eBPF programs (default). Off only for agents that play extra nodes in tests and benchmarks. */
+  capture?: boolean;
   logger?: Logger;
 }
 
@@ -74,6 +76,7 @@ export class Agent {
       memoryLimitBytes: options.memoryLimitBytes ?? DEFAULTS.memoryLimitBytes,
       maxBodyBytes: options.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
       cpuLimitMillicores: options.cpuLimitMillicores ?? DEFAULTS.cpuLimitMillicores,
+      capture: options.capture ?? true,
     };
     this.cpuBudget = new CpuBudget(this.options.cpuLimitMillicores, DEFAULTS.cpuBurstMs);
     this.log = options.logger ?? pino({ name: 'wisp-agent' }, pino.destination(2));
@@ -99,20 +102,22 @@ export class Agent {
     } catch (error) {
       this.log.warn({ err: error }, 'cannot lower the agent priority');
     }
-    this.tracer = SocketTracer.open({
-      selfPid: process.pid,
-      maxCaptureBytes: DEFAULTS.maxCaptureBytes,
-      ringBufferBytes: DEFAULTS.ringBufferBytes,
-      mode: 'full',
-    });
+    if (this.options.capture) {
+      this.tracer = SocketTracer.open({
+        selfPid: process.pid,
+        maxCaptureBytes: DEFAULTS.maxCaptureBytes,
+        ringBufferBytes: DEFAULTS.ringBufferBytes,
+        mode: 'full',
+      });
+    }
     try {
       const address = await this.server.start();
-      this.log.info({ listen: `${address.address}:${address.port}` }, 'agent serving queries');
+      this.log.info({ listen: `${address.address}:${address.port}`, capture: this.options.capture }, 'agent serving queries');
     } catch (error) {
-      this.tracer.close();
+      this.tracer?.close();
       throw error;
     }
-    this.scheduleDrain(0);
+    if (this.tracer) this.scheduleDrain(0);
     this.tickTimer = setInterval(() => {
       const nowNs = this.clock.nowNs();
       this.tracker.tick(EpochClock.monotonicNs());

@@ -1,34 +1,43 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import type { Logger } from 'pino';
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
+import { ClusterAgent } from '../agent/cluster/cluster-agent.ts';
 import { Agent, DEFAULTS } from '../agent/agent.ts';
 import { missingPrivileges } from '../agent/privileges.ts';
 import { parseListen } from '../agent/server/query-server.ts';
 import { CliError } from './client.ts';
-import { parseBytes } from './format.ts';
+import { parseBytes } from '../common/units.ts';
 
-export const AGENT_USAGE = `Usage: wisp agent --standalone [--listen 127.0.0.1:7070] [--memory-limit 256MiB] [--cpu-limit 500m] [--max-body-bytes 512]
+export const AGENT_USAGE = `Usage: wisp agent --standalone [flags]
+       wisp agent --node-name NAME [--kubeconfig PATH] [--context NAME] [-n NAMESPACE] [flags]
 
 Runs a node agent: eBPF capture, tables, the query API. Needs root (CAP_BPF and CAP_PERFMON).
 --standalone       one host, no Kubernetes; the query API binds loopback only
+--node-name        in a cluster: the Node this agent serves (default: $NODE_NAME); the agent watches the
+                   plan ConfigMap in NAMESPACE (default wisp-system) and renews Lease wisp-agent-NAME there
 --listen           query API address (default ${DEFAULTS.listen})
---memory-limit     memory the agent may use; ${DEFAULTS.tableStorePercent}% of it goes to tables (default ${DEFAULTS.memoryLimitBytes / 2 ** 20}MiB)
+--memory-limit     memory the agent may use; ${DEFAULTS.tableStorePercent}% of it goes to tables (default ${DEFAULTS.memoryLimitBytes / 2 ** 20}Mi)
 --cpu-limit        CPU the agent may use (e.g. 250m, 1; 0 = unlimited; default ${DEFAULTS.cpuLimitMillicores}m); over it,
                    events are dropped in the kernel and counted (wisp_kernel_ringbufFull_total)
---max-body-bytes   request/response body bytes kept per row (default ${DEFAULTS.maxBodyBytes})`;
+--max-body-bytes   request/response body bytes kept per row (default ${DEFAULTS.maxBodyBytes})
+--no-capture       do not attach eBPF programs (an agent that only plays a node, for tests)`;
 
 export interface StandaloneOptions {
   listen?: string;
   memoryLimitBytes?: number;
   maxBodyBytes?: number;
   cpuLimitMillicores?: number;
+  capture?: boolean;
   logger?: Logger;
 }
 
 /** Checks privileges and the listen address, then starts an agent. */
 export async function startStandaloneAgent(options: StandaloneOptions): Promise<Agent> {
-  const missing = missingPrivileges();
-  if (missing.length) throw new CliError(`missing privileges: ${missing.join(', ')} (run as root)`);
+  if (options.capture !== false) {
+    const missing = missingPrivileges();
+    if (missing.length) throw new CliError(`missing privileges: ${missing.join(', ')} (run as root)`);
+  }
   const listen = options.listen ?? DEFAULTS.listen;
   const { host } = parseListen(listen);
   if (!isLoopback(host)) throw new CliError(`standalone agents bind loopback only; ${host} is not a loopback address`);
@@ -37,36 +46,95 @@ export async function startStandaloneAgent(options: StandaloneOptions): Promise<
   return agent;
 }
 
-export async function agentCommand(args: string[]): Promise<number> {
+export async function agentCommand(args: string[], env: { nodeName?: string }): Promise<number> {
   const { values } = parseArgs({
     args,
+    allowNegative: true,
     options: {
       standalone: { type: 'boolean', default: false },
+      'node-name': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
+      namespace: { type: 'string', short: 'n' },
       listen: { type: 'string' },
       'memory-limit': { type: 'string' },
       'max-body-bytes': { type: 'string' },
       'cpu-limit': { type: 'string' },
+      capture: { type: 'boolean', default: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) { process.stdout.write(`${AGENT_USAGE}\n`); return 0; }
-  if (!values.standalone) throw new CliError('only --standalone is available in this build (cluster mode comes with the operator)');
   const maxBodyBytes = values['max-body-bytes'] === undefined ? undefined : Number(values['max-body-bytes']);
   if (maxBodyBytes !== undefined && !(Number.isInteger(maxBodyBytes) && maxBodyBytes >= 0)) {
     throw new CliError(`--max-body-bytes wants a non-negative integer, got ${JSON.stringify(values['max-body-bytes'])}`);
   }
-  const agent = await startStandaloneAgent({
+  const options: StandaloneOptions = {
     ...(values.listen !== undefined && { listen: values.listen }),
     ...(values['memory-limit'] !== undefined && { memoryLimitBytes: parseBytes(values['memory-limit']) }),
     ...(maxBodyBytes !== undefined && { maxBodyBytes }),
     ...(values['cpu-limit'] !== undefined && { cpuLimitMillicores: parseMillicores(values['cpu-limit']) }),
-  });
+    capture: values.capture,
+  };
+  let stop: () => Promise<void>;
+  if (values.standalone) {
+    const agent = await startStandaloneAgent(options);
+    stop = () => agent.stop();
+  } else {
+    const nodeName = values['node-name'] ?? env.nodeName;
+    if (!nodeName) throw new CliError('needs --standalone, or --node-name (or $NODE_NAME) to run in a cluster');
+    const cluster = await startClusterAgent({
+      ...options, nodeName,
+      ...(values.kubeconfig !== undefined && { kubeconfig: values.kubeconfig }),
+      ...(values.context !== undefined && { context: values.context }),
+      ...(values.namespace !== undefined && { namespace: values.namespace }),
+    });
+    stop = () => cluster.stop();
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  await agent.stop();
+  await stop();
   return 0;
+}
+
+export interface ClusterOptions extends StandaloneOptions {
+  nodeName: string;
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+}
+
+/** Starts an agent that takes its plan from the cluster and reports on its node Lease. */
+export async function startClusterAgent(options: ClusterOptions): Promise<ClusterAgent> {
+  if (options.capture !== false) {
+    const missing = missingPrivileges();
+    if (missing.length) throw new CliError(`missing privileges: ${missing.join(', ')} (run as root)`);
+  }
+  const kubeConfig = loadKubeConfig(options);
+  const logger = options.logger ?? pino({ name: 'wisp-agent', base: { node: options.nodeName } }, pino.destination(2));
+  const agent = new Agent({ ...options, listen: options.listen ?? DEFAULTS.listen, logger });
+  const cluster = new ClusterAgent({
+    kubeConfig, nodeName: options.nodeName, agent, logger,
+    ...(options.namespace !== undefined && { namespace: options.namespace }),
+  });
+  await cluster.start();
+  return cluster;
+}
+
+/** kubectl's rules: --kubeconfig, else $KUBECONFIG / ~/.kube/config, else in-cluster; --context picks a context. */
+export function loadKubeConfig(options: { kubeconfig?: string; context?: string }): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  try {
+    if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
+    else kubeConfig.loadFromDefault();
+    if (options.context) kubeConfig.setCurrentContext(options.context);
+  } catch (error) {
+    throw new CliError(`load kubeconfig${options.kubeconfig ? ` ${options.kubeconfig}` : ''}: ${(error as Error).message}`);
+  }
+  if (!kubeConfig.getCurrentCluster()) throw new CliError('load kubeconfig: no current cluster (use --kubeconfig or --context)');
+  return kubeConfig;
 }
 
 function isLoopback(host: string): boolean {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
-import { formatOutputs, parseBytes, type OutputJson } from './format.ts';
+import { formatOutputs, type OutputJson } from './format.ts';
 
 const output: OutputJson = {
   name: 'output',
@@ -21,17 +21,5 @@ describe('formatOutputs', () => {
   });
   it('aligns table columns under upper-case headers', () => {
     assert.equal(formatOutputs([output], 'table'), 'REQ_PATH  RESP_STATUS\n/a,b      200\n/"q"      404\n');
-  });
-});
-
-describe('parseBytes', () => {
-  it('reads binary and decimal units', () => {
-    assert.equal(parseBytes('256MiB'), 256 * 1024 * 1024);
-    assert.equal(parseBytes('1Gi'), 1024 ** 3);
-    assert.equal(parseBytes('10k'), 10_000);
-    assert.equal(parseBytes('4096'), 4096);
-  });
-  it('refuses garbage with a reason', () => {
-    assert.throws(() => parseBytes('lots'), /parse size "lots"/);
   });
 });

@@ -71,15 +71,3 @@ export function formatBytes(bytes: number): string {
   while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
-
-/** Parses sizes like 256MiB, 1Gi, 512Ki, 1000000 into bytes. */
-export function parseBytes(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(|k|ki|kib|kb|m|mi|mib|mb|g|gi|gib|gb)$/i.exec(text.trim());
-  if (!match) throw new Error(`parse size ${JSON.stringify(text)}: want e.g. 256MiB, 1Gi or a byte count`);
-  const unit = match[2]!.toLowerCase();
-  const scale = unit === '' ? 1
-    : unit.startsWith('k') ? (unit.includes('i') ? 1024 : 1000)
-      : unit.startsWith('m') ? (unit.includes('i') ? 1024 ** 2 : 1000 ** 2)
-        : (unit.includes('i') ? 1024 ** 3 : 1000 ** 3);
-  return Math.floor(Number(match[1]) * scale);
-}

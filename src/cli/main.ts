@@ -6,7 +6,7 @@ import { CliError } from './client.ts';
 const USAGE = `Usage: wisp COMMAND [flags]
 
 Commands:
-  agent --standalone   run a node agent on this host (needs root)
+  agent                run a node agent (--standalone on one host, --node-name in a cluster; needs root)
   run FILE|-           run a PxL script and print its outputs
   tables               list the agent's tables
   demo                 run an agent and a small HTTP workload, showing live traffic
@@ -14,16 +14,17 @@ Commands:
 Run "wisp COMMAND --help" for a command's flags.`;
 
 /** Environment read once, here, and passed down. */
-function readEnv(): { server?: string } {
+function readEnv(): { server?: string; nodeName?: string } {
   const server = process.env['WISP_SERVER'];
-  return server ? { server } : {};
+  const nodeName = process.env['NODE_NAME'];
+  return { ...(server && { server }), ...(nodeName && { nodeName }) };
 }
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   const env = readEnv();
   switch (command) {
-    case 'agent': return (await import('./agent.command.ts')).agentCommand(args);
+    case 'agent': return (await import('./agent.command.ts')).agentCommand(args, env);
     case 'run': await (await import('./run.command.ts')).runCommand(args, env); return 0;
     case 'tables': await (await import('./tables.command.ts')).tablesCommand(args, env); return 0;
     case 'demo': return (await import('./demo.command.ts')).demoCommand(args);
