@@ -166,7 +166,7 @@ export class ClusterAgent {
         metadata: {
           name: this.leaseName,
           namespace,
-          labels: { 'app.kubernetes.io/name': 'wisp-agent', 'wisp.dev/node': nodeName },
+          labels: { 'app.kubernetes.io/name': 'wisp-agent', 'wisp.dev/agent-lease': 'true', 'wisp.dev/node': nodeName },
           annotations: { ...lease?.metadata?.annotations, ...annotations },
           ...(lease?.metadata?.resourceVersion && { resourceVersion: lease.metadata.resourceVersion }),
         },

@@ -14,6 +14,13 @@ describe('agent plan', () => {
     assert.equal(store.stats()[0]!.maxBytes, 8 * 2 ** 20);
   });
 
+  it('reads budgets in the operator\'s compiled form (bytes and milliseconds)', () => {
+    const store = new TableStore();
+    store.register(httpEvents);
+    applyPlan(parsePlan(JSON.stringify({ schema: 1, version: 'v3', tables: [{ name: 'http_events', maxBytes: 1048576, maxAgeMs: 60000, from: 'DataRetention/x' }] }), undefined), store);
+    assert.equal(store.stats()[0]!.maxBytes, 1048576);
+  });
+
   it('reports tables it does not have and bad values without failing the rest', () => {
     const store = new TableStore();
     store.register(httpEvents);

@@ -9,6 +9,9 @@ import type { TableStore } from '../store/table-store.ts';
 export interface AgentPlanTable {
   readonly name: string;
   readonly maxBytes?: string | number;
+  /** As the operator compiles it (src/operator/plan/agent-plan.ts PlanTable). */
+  readonly maxAgeMs?: number;
+  /** As a person writes it in a hand-made plan. */
   readonly maxAge?: string;
 }
 
@@ -37,12 +40,13 @@ export function parsePlan(text: string, annotatedVersion: string | undefined): A
   const rawTables = plan.tables ?? plan.retention?.tables ?? [];
   if (!Array.isArray(rawTables)) throw new Error(`parse ${PLAN_KEY}: "tables" must be a list`);
   const tables = rawTables.map((t: unknown, i): AgentPlanTable => {
-    const table = t as { name?: unknown; maxBytes?: unknown; maxAge?: unknown };
+    const table = t as { name?: unknown; maxBytes?: unknown; maxAge?: unknown; maxAgeMs?: unknown };
     if (typeof table?.name !== 'string') throw new Error(`parse ${PLAN_KEY}: tables[${i}].name must be a string`);
     return {
       name: table.name,
       ...(typeof table.maxBytes === 'string' || typeof table.maxBytes === 'number' ? { maxBytes: table.maxBytes } : {}),
       ...(typeof table.maxAge === 'string' ? { maxAge: table.maxAge } : {}),
+      ...(typeof table.maxAgeMs === 'number' ? { maxAgeMs: table.maxAgeMs } : {}),
     };
   });
   return { version, tables };
@@ -70,6 +74,7 @@ export function applyPlan(plan: AgentPlan, store: TableStore): AppliedPlan {
       store.configure(table.name, {
         ...(table.maxBytes !== undefined && { maxBytes: parseBytes(table.maxBytes) }),
         ...(table.maxAge !== undefined && { maxAgeNs: BigInt(parseDurationNs(table.maxAge)) }),
+        ...(table.maxAgeMs !== undefined && { maxAgeNs: BigInt(Math.round(table.maxAgeMs)) * 1_000_000n }),
       });
     } catch (error) {
       problems.push(`table ${table.name}: ${(error as Error).message}`);
