@@ -7,7 +7,7 @@ import { Agent, DEFAULTS } from '../agent/agent.ts';
 import { missingPrivileges } from '../agent/privileges.ts';
 import { parseListen } from '../agent/server/query-server.ts';
 import { CliError } from './client.ts';
-import { parseBytes } from '../common/units.ts';
+import { mustParseBytes } from '../common/units.ts';
 
 export const AGENT_USAGE = `Usage: wisp agent --standalone [flags]
        wisp agent --node-name NAME [--kubeconfig PATH] [--context NAME] [-n NAMESPACE] [flags]
@@ -71,7 +71,7 @@ export async function agentCommand(args: string[], env: { nodeName?: string }): 
   }
   const options: StandaloneOptions = {
     ...(values.listen !== undefined && { listen: values.listen }),
-    ...(values['memory-limit'] !== undefined && { memoryLimitBytes: parseBytes(values['memory-limit']) }),
+    ...(values['memory-limit'] !== undefined && { memoryLimitBytes: parseMemoryLimit(values['memory-limit']) }),
     ...(maxBodyBytes !== undefined && { maxBodyBytes }),
     ...(values['cpu-limit'] !== undefined && { cpuLimitMillicores: parseMillicores(values['cpu-limit']) }),
     capture: values.capture,
@@ -148,4 +148,12 @@ export function parseMillicores(text: string): number {
   const match = /^(\d+(?:\.\d+)?)(m?)$/.exec(text.trim());
   if (!match) throw new CliError(`--cpu-limit wants a CPU quantity such as 250m or 1, got ${JSON.stringify(text)}`);
   return Math.round(Number(match[1]) * (match[2] === 'm' ? 1 : 1000));
+}
+
+function parseMemoryLimit(text: string): number {
+  try {
+    return mustParseBytes(text);
+  } catch (error) {
+    throw new CliError(`--memory-limit: ${(error as Error).message}`);
+  }
 }

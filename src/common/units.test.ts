@@ -1,31 +1,38 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
-import { parseBytes, parseDurationNs } from './units.ts';
+import { mustParseBytes, mustParseDurationNs, parseDurationMs, parseDurationNs, parseQuantityBytes } from './units.ts';
 
-describe('parseBytes', () => {
+describe('parseQuantityBytes', () => {
   it('reads Kubernetes quantities and command-line spellings', () => {
-    assert.equal(parseBytes('256Mi'), 256 * 2 ** 20);
-    assert.equal(parseBytes('256MiB'), 256 * 2 ** 20);
-    assert.equal(parseBytes('1Gi'), 2 ** 30);
-    assert.equal(parseBytes('10k'), 10_000);
-    assert.equal(parseBytes('4096'), 4096);
-    assert.equal(parseBytes(12), 12);
+    assert.equal(parseQuantityBytes('256Mi'), 256 * 2 ** 20);
+    assert.equal(parseQuantityBytes('256MiB'), 256 * 2 ** 20);
+    assert.equal(parseQuantityBytes('1Gi'), 2 ** 30);
+    assert.equal(parseQuantityBytes('1G'), 1e9);
+    assert.equal(parseQuantityBytes('10k'), 10_000);
+    assert.equal(parseQuantityBytes('4096'), 4096);
+    assert.equal(parseQuantityBytes(12), 12);
   });
-  it('refuses what is not a size, naming it', () => {
-    assert.throws(() => parseBytes('lots'), /parse size "lots"/);
-    assert.throws(() => parseBytes('5Qi'), /parse size "5Qi"/);
+  it('returns undefined for what is not a size', () => {
+    assert.equal(parseQuantityBytes('lots'), undefined);
+    assert.equal(parseQuantityBytes('5Qi'), undefined);
+    assert.equal(parseQuantityBytes(-1), undefined);
+  });
+  it('has a throwing form that names the input', () => {
+    assert.throws(() => mustParseBytes('lots'), /parse size "lots"/);
   });
 });
 
 describe('parseDurationNs', () => {
-  it('sums Go-style parts', () => {
-    assert.equal(parseDurationNs('30m'), 30 * 60e9);
-    assert.equal(parseDurationNs('1h30m'), 90 * 60e9);
-    assert.equal(parseDurationNs('1.5s'), 1.5e9);
-    assert.equal(parseDurationNs('7d'), 7 * 86400e9);
+  it('sums Go-style parts exactly', () => {
+    assert.equal(parseDurationNs('30m'), 30n * 60_000_000_000n);
+    assert.equal(parseDurationNs('1h30m'), 90n * 60_000_000_000n);
+    assert.equal(parseDurationNs('1.5s'), 1_500_000_000n);
+    assert.equal(parseDurationNs('7d'), 7n * 86_400_000_000_000n);
+    assert.equal(parseDurationMs('500ms'), 500);
   });
   it('refuses trailing garbage', () => {
-    assert.throws(() => parseDurationNs('5 minutes'), /parse duration/);
-    assert.throws(() => parseDurationNs(''), /parse duration/);
+    assert.equal(parseDurationNs('5 minutes'), undefined);
+    assert.equal(parseDurationNs(''), undefined);
+    assert.throws(() => mustParseDurationNs('soon'), /parse duration "soon"/);
   });
 });

@@ -1,42 +1,65 @@
-// Kubernetes-style quantities and Go-style durations, as custom resources and
-// flags spell them. One implementation for the operator, the agent and the CLI.
+// Kubernetes-style quantities and Go-style durations, as custom resources,
+// scripts and flags spell them. One implementation for the operator, the
+// agent, the query language and the CLI. The parse* functions never throw
+// (undefined on text they do not understand); the must* ones throw a
+// one-line error naming the input, for flags and plans.
 
-const BYTE_SUFFIXES: Readonly<Record<string, number>> = Object.freeze({
-  '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
-  // Spellings people use on command lines.
+const BYTE_FACTORS: Readonly<Record<string, number>> = Object.freeze({
+  '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  // Spellings people use on command lines (custom resources are held to the above by their schema).
   KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40, K: 1e3, KB: 1e3, kB: 1e3, MB: 1e6, GB: 1e9,
 });
 
-/** "256Mi", "1Gi", "512MiB", "10k", 4096 → bytes. Throws with the input when it is not a size. */
-export function parseBytes(value: string | number): number {
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new Error(`parse size ${value}: want a non-negative number`);
-    return Math.floor(value);
-  }
-  const match = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(value.trim());
-  const scale = match ? BYTE_SUFFIXES[match[2]!] : undefined;
-  if (!match || scale === undefined) throw new Error(`parse size ${JSON.stringify(value)}: want e.g. 256Mi, 1Gi or a byte count`);
-  return Math.floor(Number(match[1]) * scale);
+/** Bytes of a non-negative quantity (`256Mi`, `1G`, `512MiB`, `1024`), rounded up; undefined when malformed. */
+export function parseQuantityBytes(value: string | number | undefined): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.ceil(value) : undefined;
+  if (typeof value !== 'string') return undefined;
+  const match = /^(\d+(?:\.\d+)?)([A-Za-z]*)$/.exec(value.trim());
+  const factor = match ? BYTE_FACTORS[match[2]!] : undefined;
+  return match && factor !== undefined ? Math.ceil(Number(match[1]) * factor) : undefined;
 }
 
-const DURATION_UNITS_NS: Readonly<Record<string, number>> = Object.freeze({
-  ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9, d: 86400e9,
+const UNIT_NS: Readonly<Record<string, bigint>> = Object.freeze({
+  ns: 1n, us: 1_000n, 'µs': 1_000n, ms: 1_000_000n, s: 1_000_000_000n,
+  m: 60_000_000_000n, h: 3_600_000_000_000n, d: 86_400_000_000_000n,
 });
+const DURATION_PART = /(\d+)(?:\.(\d+))?(ns|us|µs|ms|s|m|h|d)/y;
 
-/** "30m", "1h30m", "1.5s", "7d" → nanoseconds. Throws with the input when it is not a duration. */
-export function parseDurationNs(value: string): number {
+/** Exact nanoseconds of a duration (`5m`, `2h30m`, `1.5s`, `7d`); undefined when malformed. */
+export function parseDurationNs(value: string | undefined): bigint | undefined {
+  if (typeof value !== 'string') return undefined;
   const text = value.trim();
-  const part = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/y;
-  let total = 0;
+  if (text === '') return undefined;
+  let total = 0n;
   let at = 0;
   while (at < text.length) {
-    part.lastIndex = at;
-    const match = part.exec(text);
-    if (!match) break;
-    total += Number(match[1]) * DURATION_UNITS_NS[match[2]!]!;
-    at = part.lastIndex;
+    DURATION_PART.lastIndex = at;
+    const match = DURATION_PART.exec(text);
+    if (!match) return undefined;
+    const [, whole, fraction = '', unit] = match as unknown as [string, string, string | undefined, string];
+    const scale = UNIT_NS[unit]!;
+    total += BigInt(whole) * scale;
+    if (fraction !== '') total += (BigInt(fraction) * scale) / 10n ** BigInt(fraction.length);
+    at = DURATION_PART.lastIndex;
   }
-  if (text.length === 0 || at !== text.length) throw new Error(`parse duration ${JSON.stringify(value)}: want e.g. 30s, 5m or 1h30m`);
-  return Math.round(total);
+  return total;
+}
+
+/** Milliseconds of a duration; undefined when malformed. */
+export function parseDurationMs(value: string | undefined): number | undefined {
+  const ns = parseDurationNs(value);
+  return ns === undefined ? undefined : Number(ns) / 1e6;
+}
+
+export function mustParseBytes(value: string | number): number {
+  const bytes = parseQuantityBytes(value);
+  if (bytes === undefined) throw new Error(`parse size ${JSON.stringify(value)}: want e.g. 256Mi, 1Gi or a byte count`);
+  return bytes;
+}
+
+export function mustParseDurationNs(value: string): bigint {
+  const ns = parseDurationNs(value);
+  if (ns === undefined) throw new Error(`parse duration ${JSON.stringify(value)}: want e.g. 30s, 5m or 1h30m`);
+  return ns;
 }

@@ -2,29 +2,9 @@
 // RFC 3339 timestamps with up to ns precision, and their formatting. All
 // times are bigint ns since the Unix epoch.
 
-const unitNs: Readonly<Record<string, bigint>> = Object.freeze({
-  ns: 1n, us: 1_000n, 'µs': 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n, d: 86_400_000_000_000n,
-});
+import { parseDurationNs } from '../common/units.ts';
 
-const DURATION = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/;
-
-/** "5m", "2h30m", "1.5s" → ns; undefined when `text` is not such a duration. */
-export function parseDurationNs(text: string): bigint | undefined {
-  let rest = text;
-  let total = 0n;
-  if (rest === '') return undefined;
-  while (rest !== '') {
-    const match = DURATION.exec(rest);
-    if (!match) return undefined;
-    const [whole, amount, unit] = match as unknown as [string, string, string];
-    const scale = unitNs[unit] as bigint;
-    const [int, frac = ''] = amount.split('.') as [string, string?];
-    total += BigInt(int) * scale;
-    if (frac !== '') total += (BigInt(frac) * scale) / 10n ** BigInt(frac.length);
-    rest = rest.slice(whole.length);
-  }
-  return total;
-}
+export { parseDurationNs };
 
 const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
 

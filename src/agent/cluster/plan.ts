@@ -1,4 +1,4 @@
-import { parseBytes, parseDurationNs } from '../../common/units.ts';
+import { mustParseBytes, mustParseDurationNs } from '../../common/units.ts';
 import type { TableStore } from '../store/table-store.ts';
 
 /**
@@ -72,8 +72,8 @@ export function applyPlan(plan: AgentPlan, store: TableStore): AppliedPlan {
     }
     try {
       store.configure(table.name, {
-        ...(table.maxBytes !== undefined && { maxBytes: parseBytes(table.maxBytes) }),
-        ...(table.maxAge !== undefined && { maxAgeNs: BigInt(parseDurationNs(table.maxAge)) }),
+        ...(table.maxBytes !== undefined && { maxBytes: mustParseBytes(table.maxBytes) }),
+        ...(table.maxAge !== undefined && { maxAgeNs: mustParseDurationNs(table.maxAge) }),
         ...(table.maxAgeMs !== undefined && { maxAgeNs: BigInt(Math.round(table.maxAgeMs)) * 1_000_000n }),
       });
     } catch (error) {

@@ -1,0 +1,101 @@
+// Tracepoint, DataRetention and ExportPipeline: each is compiled into the one
+// agent plan (by the Collector controller); this controller writes each
+// object's own status — Ready=True when it is in the plan, Ready=False with
+// the compiler's reason (Conflict, InvalidSelector, SecretNotFound, …)
+// otherwise. Terminal problems are status, not errors: nothing is retried
+// until the object (or what it refers to) changes.
+import { API_VERSION, KINDS, splitKey } from '../resources.ts';
+import { type Condition, type ConditionInput, setConditions } from '../runtime/conditions.ts';
+import type { ReconcileResult } from '../runtime/work-queue.ts';
+import { SECRET_RECHECK_MS, type ControllerContext } from './controller-context.ts';
+import type { Verdict } from '../plan/plan.compiler.ts';
+
+export type PlanInputKind = 'Tracepoint' | 'DataRetention' | 'ExportPipeline';
+
+
+export const PLAN_INPUT_CONTROLLERS = Object.freeze({
+  Tracepoint: {
+    watches: ['wisp.dev/v1alpha1 Tracepoint'], owns: [],
+    rbac: [{ apiGroups: ['wisp.dev'], resources: ['tracepoints'], verbs: ['get', 'list', 'watch'] }, { apiGroups: ['wisp.dev'], resources: ['tracepoints/status'], verbs: ['patch'] }],
+  },
+  DataRetention: {
+    watches: ['wisp.dev/v1alpha1 DataRetention (all: conflicts are between objects)'], owns: [],
+    rbac: [{ apiGroups: ['wisp.dev'], resources: ['dataretentions'], verbs: ['get', 'list', 'watch'] }, { apiGroups: ['wisp.dev'], resources: ['dataretentions/status'], verbs: ['patch'] }],
+  },
+  ExportPipeline: {
+    watches: ['wisp.dev/v1alpha1 ExportPipeline', 'v1 Secret (get, by name)'], owns: [],
+    rbac: [{ apiGroups: ['wisp.dev'], resources: ['exportpipelines'], verbs: ['get', 'list', 'watch'] }, { apiGroups: ['wisp.dev'], resources: ['exportpipelines/status'], verbs: ['patch'] }, { apiGroups: [''], resources: ['secrets'], verbs: ['get'] }],
+  },
+} as const);
+
+export class PlanInputController {
+  private readonly ctx: ControllerContext;
+  private readonly kind: PlanInputKind;
+
+  constructor(ctx: ControllerContext, kind: PlanInputKind) {
+    this.ctx = ctx;
+    this.kind = kind;
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const { namespace, name } = splitKey(key);
+    const object = this.cache().get(name, namespace);
+    if (!object || object.metadata.deletionTimestamp) return {};
+    const compiled = await this.ctx.plan.get();
+    const verdict = compiled.verdicts.find((v: Verdict) => v.kind === this.kind && v.key === key);
+    if (!verdict) return {}; // arrived after the compilation; the invalidation re-queues it
+    const generation = object.metadata.generation;
+    const update: ConditionInput = {
+      type: 'Ready',
+      status: verdict.ok ? 'True' : 'False',
+      reason: verdict.reason,
+      message: verdict.message,
+      ...(generation !== undefined && { observedGeneration: generation }),
+    };
+    const extra: ConditionInput[] = [];
+    if (this.kind === 'DataRetention') {
+      extra.push(verdict.reason === 'Conflict'
+        ? { ...update, type: 'Conflicting', status: 'True' }
+        : { type: 'Conflicting', status: 'False', reason: 'NoConflict', message: 'no other DataRetention budgets these tables or rollups', ...(generation !== undefined && { observedGeneration: generation }) });
+    }
+    if (this.kind === 'ExportPipeline' && object.spec && 'destination' in object.spec && object.spec.destination?.otlp?.headersFrom) {
+      extra.push(verdict.reason === 'SecretNotFound'
+        ? { ...update, type: 'SecretsResolved', status: 'False' }
+        : { type: 'SecretsResolved', status: 'True', reason: 'SecretsFound', message: 'every referenced Secret exists', ...(generation !== undefined && { observedGeneration: generation }) });
+    }
+    const previous = (object.status?.conditions ?? []) as Condition[];
+    const { conditions, transitions } = setConditions(previous, [update, ...extra]);
+    const status = { ...(generation !== undefined && { observedGeneration: generation }), conditions };
+    const unchanged = object.status?.observedGeneration === generation && transitions.length === 0
+      && JSON.stringify(previous.map(strip)) === JSON.stringify(conditions.map(strip));
+    if (!unchanged) {
+      await this.ctx.client.applyStatus(KINDS[this.kind].plural, {
+        apiVersion: API_VERSION, kind: this.kind, metadata: { name, ...(namespace && { namespace }) }, status,
+      });
+      for (const t of transitions) {
+        await this.ctx.client.event({
+          regarding: { apiVersion: API_VERSION, kind: this.kind, name, ...(namespace && { namespace }), ...(object.metadata.uid && { uid: object.metadata.uid }) },
+          type: t.to === 'True' ? 'Normal' : 'Warning',
+          reason: t.reason,
+          note: `${t.type}=${t.to}: ${t.message}`,
+          action: 'Compile',
+        });
+      }
+    }
+    return verdict.reason === 'SecretNotFound' ? { requeueAfterMs: SECRET_RECHECK_MS + 1000 } : {};
+  }
+
+  private cache() {
+    switch (this.kind) {
+      case 'Tracepoint': return this.ctx.caches.tracepoints;
+      case 'DataRetention': return this.ctx.caches.dataRetentions;
+      case 'ExportPipeline': return this.ctx.caches.exportPipelines;
+    }
+  }
+}
+
+/** A condition without its transition time, for "did anything change". */
+function strip(c: Condition): Omit<Condition, 'lastTransitionTime'> {
+  const { lastTransitionTime: _t, ...rest } = c;
+  return rest;
+}

@@ -1,0 +1,136 @@
+// The contract between the operator and the agents in a cluster.
+//
+// Operator → agents: ConfigMap PLAN_CONFIGMAP_NAME in the Collector's
+// spec.namespace, key PLAN_KEY holding the AgentPlan as JSON, annotation
+// PLAN_VERSION_ANNOTATION = planVersion(plan) (also inside the plan).
+//
+// Agents → operator: one coordination.k8s.io/v1 Lease per node,
+// agentLeaseName(nodeName), in the same namespace, with annotations
+// PLAN_VERSION_ANNOTATION (the version the agent has applied) and
+// HEALTH_ANNOTATION (JSON AgentHealth). spec.renewTime is the heartbeat: a
+// Lease not renewed within its leaseDurationSeconds counts as not ready.
+// Agents should write spec.holderIdentity = nodeName.
+import { createHash } from 'node:crypto';
+
+export const PLAN_CONFIGMAP_NAME = 'wisp-agent-plan';
+export const PLAN_KEY = 'plan.json';
+export const PLAN_VERSION_ANNOTATION = 'wisp.dev/plan-version';
+export const HEALTH_ANNOTATION = 'wisp.dev/health';
+export const AGENT_LEASE_PREFIX = 'wisp-agent-';
+/** Label on every agent Lease (lets the operator watch only those). */
+export const AGENT_LEASE_LABEL = 'wisp.dev/agent-lease';
+
+export function agentLeaseName(nodeName: string): string {
+  return `${AGENT_LEASE_PREFIX}${nodeName}`;
+}
+
+/** What an agent reports in its Lease's HEALTH_ANNOTATION. */
+export interface AgentHealth {
+  ready: boolean;
+  /** CamelCase, e.g. "Running", "PlanInvalid", "AttachFailed". */
+  reason: string;
+  message: string;
+  /** RFC 3339: when the agent applied its current plan. */
+  appliedAt?: string;
+}
+
+/** Parses a health annotation; undefined when absent or malformed. */
+export function parseAgentHealth(text: string | undefined): AgentHealth | undefined {
+  if (!text) return undefined;
+  try {
+    const value = JSON.parse(text) as Partial<AgentHealth>;
+    if (typeof value !== 'object' || value === null || typeof value.ready !== 'boolean') return undefined;
+    return {
+      ready: value.ready,
+      reason: typeof value.reason === 'string' ? value.reason : '',
+      message: typeof value.message === 'string' ? value.message : '',
+      ...(typeof value.appliedAt === 'string' && { appliedAt: value.appliedAt }),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface PlanTable {
+  name: string;
+  maxBytes?: number;
+  maxAgeMs?: number;
+  /** "DataRetention/<name>" that set it. */
+  from: string;
+}
+
+export interface PlanRollup {
+  name: string;
+  from: string;
+  intervalMs: number;
+  groupBy: string[];
+  aggregates: Record<string, string>;
+  retainMs: number;
+  owner: string;
+}
+
+export interface PlanTracepoint {
+  /** "namespace/name" of the Tracepoint. */
+  key: string;
+  namespace: string;
+  selector: { matchLabels: Record<string, string>; matchExpressions: Array<{ key: string; operator: string; values: string[] }> };
+  container?: string;
+  process?: string;
+  probes: Array<{
+    function: string;
+    args: Array<{ name: string; expr: string }>;
+    returnValues: Array<{ name: string; expr: string }>;
+    latency: boolean;
+  }>;
+  table: string;
+  ttlMs?: number;
+}
+
+export interface PlanExport {
+  key: string;
+  source: { preset?: string; table?: string; filter?: string; script?: string };
+  intervalMs: number;
+  destination:
+    | { otlp: { endpoint: string; protocol: string; insecure: boolean; headersSecret?: { namespace: string; name: string } } }
+    | { prometheus: Record<string, never> };
+  batch: { maxItems?: number; timeoutMs?: number };
+  queue: { maxItems?: number; maxBytes?: number };
+  retry: { initialIntervalMs?: number; maxIntervalMs?: number; maxElapsedTimeMs?: number };
+  overflow: string;
+}
+
+export interface AgentPlan {
+  /** Schema of this document; bump on incompatible changes. */
+  schema: 1;
+  /** planVersion() of everything else. */
+  version: string;
+  collector: {
+    name: string;
+    memoryLimitBytes?: number;
+    tableStorePercent?: number;
+    sources?: string[];
+    namespaces: { include: string[]; exclude: string[] };
+    maxBodyBytes?: number;
+    dataAccess?: string;
+  };
+  tables: PlanTable[];
+  rollups: PlanRollup[];
+  tracepoints: PlanTracepoint[];
+  exports: PlanExport[];
+}
+
+/** JSON with object keys sorted, so equal plans hash equally. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    }
+    return v;
+  });
+}
+
+/** Short content hash of a plan without its version field (16 hex chars of sha256). */
+export function planVersion(plan: Omit<AgentPlan, 'version'> | AgentPlan): string {
+  const { version: _ignored, ...rest } = plan as AgentPlan;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex').slice(0, 16);
+}
