@@ -20,7 +20,7 @@ import { CollectorController } from './controllers/collector.controller.ts';
 import { PlanCompilation, type Caches, type ControllerContext } from './controllers/controller-context.ts';
 import { PlanInputController, type PlanInputKind } from './controllers/plan-input.controller.ts';
 import { COLLECTOR_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from './manifests/agent.manifests.ts';
-import { AGENT_LEASE_PREFIX } from './plan/agent-plan.ts';
+import { AGENT_LEASE_PREFIX } from '../common/agent-plan.ts';
 import type { Collector, DataRetention, ExportPipeline, Tracepoint } from './resources.ts';
 import { GROUP, KINDS, VERSION, objectKey } from './resources.ts';
 import { apiErrorCode } from './runtime/api-errors.ts';

@@ -2,8 +2,10 @@ import { CoordinationV1Api, CoreV1Api, V1MicroTime, Watch, type KubeConfig, type
 import type { Logger } from 'pino';
 import type { Agent } from '../agent.ts';
 import {
-  applyPlan, HEALTH_ANNOTATION, parsePlan, PLAN_CONFIGMAP, PLAN_KEY, PLAN_VERSION_ANNOTATION, type AppliedPlan,
-} from './plan.ts';
+  AGENT_LEASE_LABEL, agentLeaseName, HEALTH_ANNOTATION, PLAN_CONFIGMAP_NAME as PLAN_CONFIGMAP, PLAN_KEY, PLAN_VERSION_ANNOTATION,
+  type AgentHealth,
+} from '../../common/agent-plan.ts';
+import { applyPlan, parsePlan, type AppliedPlan } from './plan.ts';
 
 export const DEFAULTS = Object.freeze({
   namespace: 'wisp-system',
@@ -22,14 +24,6 @@ export interface ClusterAgentOptions {
   agent: Agent;
   logger: Logger;
   heartbeatMs?: number;
-}
-
-/** Health as the agent reports it in its Lease (annotation wisp.dev/health). */
-export interface AgentHealth {
-  ready: boolean;
-  reason: string;
-  message: string;
-  appliedAt: string;
 }
 
 /**
@@ -55,7 +49,7 @@ export class ClusterAgent {
 
   constructor(options: ClusterAgentOptions) {
     this.options = { namespace: DEFAULTS.namespace, heartbeatMs: DEFAULTS.heartbeatMs, ...options };
-    this.leaseName = `wisp-agent-${options.nodeName}`;
+    this.leaseName = agentLeaseName(options.nodeName);
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
     this.coordination = options.kubeConfig.makeApiClient(CoordinationV1Api);
   }
@@ -166,7 +160,7 @@ export class ClusterAgent {
         metadata: {
           name: this.leaseName,
           namespace,
-          labels: { 'app.kubernetes.io/name': 'wisp-agent', 'wisp.dev/agent-lease': 'true', 'wisp.dev/node': nodeName },
+          labels: { 'app.kubernetes.io/name': 'wisp-agent', [AGENT_LEASE_LABEL]: 'true', 'wisp.dev/node': nodeName },
           annotations: { ...lease?.metadata?.annotations, ...annotations },
           ...(lease?.metadata?.resourceVersion && { resourceVersion: lease.metadata.resourceVersion }),
         },

@@ -1,15 +1,16 @@
+import { PLAN_KEY, PLAN_VERSION_ANNOTATION } from '../../common/agent-plan.ts';
 import { mustParseBytes, mustParseDurationNs } from '../../common/units.ts';
 import type { TableStore } from '../store/table-store.ts';
 
 /**
- * The part of the operator's agent plan (ConfigMap wisp-agent-plan, key
- * plan.json) that agents apply. Unknown fields are ignored, so an older
+ * The part of the agent plan (src/common/agent-plan.ts: ConfigMap
+ * wisp-agent-plan, key plan.json) that agents apply. Unknown fields are ignored, so an older
  * agent keeps working with a newer operator.
  */
 export interface AgentPlanTable {
   readonly name: string;
   readonly maxBytes?: string | number;
-  /** As the operator compiles it (src/operator/plan/agent-plan.ts PlanTable). */
+  /** As the operator compiles it (src/common/agent-plan.ts PlanTable). */
   readonly maxAgeMs?: number;
   /** As a person writes it in a hand-made plan. */
   readonly maxAge?: string;
@@ -20,10 +21,6 @@ export interface AgentPlan {
   readonly tables: readonly AgentPlanTable[];
 }
 
-export const PLAN_CONFIGMAP = 'wisp-agent-plan';
-export const PLAN_KEY = 'plan.json';
-export const PLAN_VERSION_ANNOTATION = 'wisp.dev/plan-version';
-export const HEALTH_ANNOTATION = 'wisp.dev/health';
 
 /** Reads plan.json; the version comes from the annotation when the document has none. */
 export function parsePlan(text: string, annotatedVersion: string | undefined): AgentPlan {

@@ -11,7 +11,7 @@
 import type { V1Lease } from '@kubernetes/client-node';
 import {
   HEALTH_ANNOTATION, PLAN_VERSION_ANNOTATION, agentLeaseName, parseAgentHealth,
-} from '../plan/agent-plan.ts';
+} from '../../common/agent-plan.ts';
 import { planForCollector } from '../plan/plan.compiler.ts';
 import {
   agentClusterRole, agentClusterRoleBinding, agentObjects, DEFAULTS as MANIFEST_DEFAULTS,

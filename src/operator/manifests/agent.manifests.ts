@@ -13,8 +13,8 @@ import type {
   V1ClusterRole, V1ClusterRoleBinding, V1ConfigMap, V1DaemonSet, V1OwnerReference, V1PolicyRule,
   V1Service, V1ServiceAccount,
 } from '@kubernetes/client-node';
-import type { AgentPlan } from '../plan/agent-plan.ts';
-import { PLAN_CONFIGMAP_NAME, PLAN_KEY, PLAN_VERSION_ANNOTATION, canonicalJson } from '../plan/agent-plan.ts';
+import type { AgentPlan } from '../../common/agent-plan.ts';
+import { PLAN_CONFIGMAP_NAME, PLAN_KEY, PLAN_VERSION_ANNOTATION, canonicalJson } from '../../common/agent-plan.ts';
 import type { Collector } from '../resources.ts';
 import { AGENT_RULES } from '../rbac.ts';
 import { API_VERSION } from '../resources.ts';

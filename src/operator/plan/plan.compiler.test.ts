@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
 import type { Collector, DataRetention, ExportPipeline, Tracepoint } from '../resources.ts';
-import { parseAgentHealth, planVersion } from './agent-plan.ts';
+import { parseAgentHealth, planVersion } from '../../common/agent-plan.ts';
 import { compileInputs, planForCollector, type PlanInputs } from './plan.compiler.ts';
 import { parseDurationMs, parseQuantityBytes } from './units.ts';
 

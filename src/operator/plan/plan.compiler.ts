@@ -11,8 +11,8 @@
 //   reason Conflict and are left out.
 import type { Collector, DataRetention, ExportPipeline, Tracepoint } from '../resources.ts';
 import { objectKey } from '../resources.ts';
-import type { AgentPlan, PlanExport, PlanRollup, PlanTable, PlanTracepoint } from './agent-plan.ts';
-import { planVersion } from './agent-plan.ts';
+import type { AgentPlan, PlanExport, PlanRollup, PlanTable, PlanTracepoint } from '../../common/agent-plan.ts';
+import { planVersion } from '../../common/agent-plan.ts';
 import { parseDurationMs, parseQuantityBytes } from './units.ts';
 
 export const PRESETS = Object.freeze(['http-spans', 'http-metrics', 'db-spans', 'process-metrics'] as const);
