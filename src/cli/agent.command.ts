@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
 import { ClusterAgent } from '../agent/cluster/cluster-agent.ts';
-import { Agent, DEFAULTS } from '../agent/agent.ts';
+import { Agent, DEFAULTS, type AgentOptions } from '../agent/agent.ts';
 import { missingPrivileges } from '../agent/privileges.ts';
 import { parseListen } from '../agent/server/query-server.ts';
 import { CliError } from './client.ts';
@@ -23,14 +23,7 @@ Runs a node agent: eBPF capture, tables, the query API. Needs root (CAP_BPF and 
 --max-body-bytes   request/response body bytes kept per row (default ${DEFAULTS.maxBodyBytes})
 --no-capture       do not attach eBPF programs (an agent that only plays a node, for tests)`;
 
-export interface StandaloneOptions {
-  listen?: string;
-  memoryLimitBytes?: number;
-  maxBodyBytes?: number;
-  cpuLimitMillicores?: number;
-  capture?: boolean;
-  logger?: Logger;
-}
+export type StandaloneOptions = AgentOptions;
 
 /** Checks privileges and the listen address, then starts an agent. */
 export async function startStandaloneAgent(options: StandaloneOptions): Promise<Agent> {

@@ -157,25 +157,9 @@ function startLineCheck(kind: HttpMessageKind, bytes: Uint8Array, start: number,
   return limit - start >= 24 ? -1 : 0;
 }
 
-/** Content-Length value, allowing an equal-valued list ("5, 5"); -1 when invalid. */
+/** Content-Length value, allowing an equal-valued list ("5, 5"); -1 when invalid. Slow path only (allocates). */
 function parseContentLength(value: string): number {
-  let result = -1;
-  let current = -1;
-  for (let k = 0; k < value.length; k++) {
-    const c = value.charCodeAt(k);
-    if (c >= 48 && c <= 57) {
-      current = (current < 0 ? 0 : current * 10) + (c - 48);
-      if (current > Number.MAX_SAFE_INTEGER) return -1;
-    } else if (c === 44) {
-      if (current < 0 || (result >= 0 && result !== current)) return -1;
-      result = current;
-      current = -1;
-    } else if (c !== SP && c !== HT) {
-      return -1;
-    }
-  }
-  if (current < 0 || (result >= 0 && result !== current)) return -1;
-  return current;
+  return parseContentLengthBytes(Buffer.from(value, 'latin1'), 0, value.length);
 }
 
 function trimOws(text: string, start: number, end: number): string {
@@ -267,6 +251,7 @@ function equalBytesIgnoreCase(bytes: Uint8Array, a: number, b: number, len: numb
 }
 
 /** Content-Length from bytes, allowing an equal-valued list ("5, 5"); -1 when invalid. */
+/** Content-Length value of bytes[start, end), allowing an equal-valued list ("5, 5"); -1 when invalid. */
 function parseContentLengthBytes(bytes: Uint8Array, start: number, end: number): number {
   let result = -1;
   let current = -1;
