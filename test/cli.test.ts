@@ -1,5 +1,7 @@
 // The wisp command's contract on bad input: a non-zero exit and one line on stderr.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { tableFromIPC } from 'apache-arrow';
 import { after, before, describe, it } from 'mocha';
 import { AgentProcess } from './support/agent.ts';
 import { freePort, requireBuilt, requireCommand, requireRoot, run, WISP } from './support/processes.ts';
@@ -50,6 +52,27 @@ describe('wisp CLI on bad input', function () {
       const result = await run(WISP, ['run', '--server', agent.server, '-'], { input: "import px\ndf = px.DataFrame(table='http_events')\ndf = df[df.no_such_column == 1]\npx.display(df)\n" });
       assert.equal(result.code, 1);
       assert.match(result.stderr, /^wisp run: 3:\d+: .*no_such_column.*\n$/);
+    });
+
+    it('writes one output as an Arrow IPC stream with -o arrow, keeping column types', async () => {
+      const script = "import px\ndf = px.DataFrame(table='http_events', start_time='-5m')\npx.display(df[['time_', 'req_path', 'resp_status']].head(5), 'recent')\n";
+      const child = spawn(WISP, ['run', '--server', agent.server, '-o', 'arrow', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const chunks: Buffer[] = [];
+      child.stdout.on('data', (d: Buffer) => chunks.push(d));
+      child.stdin.end(script);
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      assert.equal(code, 0);
+      const table = tableFromIPC(Buffer.concat(chunks));
+      assert.deepEqual(table.schema.fields.map((f) => [f.name, String(f.type)]), [
+        ['time_', 'Timestamp<NANOSECOND>'], ['req_path', 'Utf8'], ['resp_status', 'Int64'],
+      ]);
+    });
+
+    it('asks which output to write when a script displays several as Arrow', async () => {
+      const script = "import px\ndf = px.DataFrame(table='http_events')\npx.display(df, 'a')\npx.display(df, 'b')\n";
+      const result = await run(WISP, ['run', '--server', agent.server, '-o', 'arrow', '-'], { input: script });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^wisp run: the script has 2 outputs; pick one of: a, b\n$/);
     });
 
     it('lists http_events with its columns', async () => {

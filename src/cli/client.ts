@@ -31,6 +31,28 @@ export class AgentClient {
     return (body as { outputs: OutputJson[] }).outputs;
   }
 
+  /** One output of the script as an Arrow IPC stream (the named one, or the only one). */
+  async queryArrow(script: string, output?: string): Promise<Uint8Array> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.server}/api/v1/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/vnd.apache.arrow.stream' },
+        body: JSON.stringify({ script, ...(output !== undefined && { output }) }),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      throw this.unreachable(error);
+    }
+    if (!response.ok) {
+      const text = await response.text();
+      let message = `agent answered ${response.status}`;
+      try { message = (JSON.parse(text) as { error?: string }).error ?? message; } catch { /* keep the status */ }
+      throw new CliError(message);
+    }
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
   async tables(): Promise<TableStatsJson[]> {
     return ((await this.request('/api/v1/tables', { method: 'GET' })) as { tables: TableStatsJson[] }).tables;
   }
@@ -40,8 +62,7 @@ export class AgentClient {
     try {
       response = await fetch(`${this.server}${path}`, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (error) {
-      const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-      throw new CliError(`cannot reach agent at ${this.server}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+      throw this.unreachable(error);
     }
     const text = await response.text();
     let body: { error?: string } & Record<string, unknown>;
@@ -52,5 +73,10 @@ export class AgentClient {
     }
     if (!response.ok) throw new CliError(body.error ?? `agent answered ${response.status}`);
     return body;
+  }
+
+  private unreachable(error: unknown): CliError {
+    const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
+    return new CliError(`cannot reach agent at ${this.server}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
   }
 }

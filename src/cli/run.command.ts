@@ -3,9 +3,11 @@ import { parseArgs } from 'node:util';
 import { AgentClient, CliError, DEFAULT_SERVER } from './client.ts';
 import { formatOutputs, OUTPUT_FORMATS, type OutputFormat } from './format.ts';
 
-export const RUN_USAGE = `Usage: wisp run [--server URL] [-o table|json|csv] FILE|-
+export const RUN_USAGE = `Usage: wisp run [--server URL] [-o table|json|csv|arrow] [--table NAME] FILE|-
 
-Runs a PxL script on the agent and prints its outputs. "-" reads the script from stdin.`;
+Runs a PxL script on the agent and prints its outputs. "-" reads the script from stdin.
+-o arrow writes one output as an Arrow IPC stream (application/vnd.apache.arrow.stream):
+the only one, or the one --table names.`;
 
 export async function runCommand(args: string[], env: { server?: string }): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -14,21 +16,33 @@ export async function runCommand(args: string[], env: { server?: string }): Prom
     options: {
       server: { type: 'string' },
       output: { type: 'string', short: 'o', default: 'table' },
+      table: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) { process.stdout.write(`${RUN_USAGE}\n`); return; }
   if (positionals.length !== 1) throw new CliError('run needs one script: a FILE or - for stdin');
-  const format = values.output as OutputFormat;
-  if (!OUTPUT_FORMATS.includes(format)) throw new CliError(`unknown output format ${JSON.stringify(values.output)}: want ${OUTPUT_FORMATS.join(', ')}`);
+  const format = values.output as OutputFormat | 'arrow';
+  if (format !== 'arrow' && !OUTPUT_FORMATS.includes(format)) {
+    throw new CliError(`unknown output format ${JSON.stringify(values.output)}: want ${OUTPUT_FORMATS.join(', ')}, arrow`);
+  }
   const file = positionals[0]!;
   const script = file === '-' ? await readStdin() : await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new CliError(`read script ${file}: ${error.code ?? error.message}`);
   });
   const client = new AgentClient(values.server ?? env.server ?? DEFAULT_SERVER);
   try {
+    if (format === 'arrow') {
+      const bytes = await client.queryArrow(script, values.table);
+      await new Promise<void>((resolve, reject) => process.stdout.write(bytes, (error) => (error ? reject(error) : resolve())));
+      return;
+    }
     const outputs = await client.query(script);
-    process.stdout.write(formatOutputs(outputs, format));
+    const chosen = values.table === undefined ? outputs : outputs.filter((o) => o.name === values.table);
+    if (values.table !== undefined && chosen.length === 0) {
+      throw new CliError(`no output named ${JSON.stringify(values.table)}; the script displays: ${outputs.map((o) => o.name).join(', ') || '(nothing)'}`);
+    }
+    process.stdout.write(formatOutputs(chosen, format));
   } catch (error) {
     if (error instanceof CliError && file !== '-' && /^\d+:\d+: /.test(error.message)) throw new CliError(`${file}:${error.message}`);
     throw error;

@@ -1,7 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tableToIPC } from 'apache-arrow';
 import { compileScript, executeLocal, resultToJson, QueryError } from '../../query/index.ts';
 import type { TableStore } from '../store/table-store.ts';
+
+const ARROW_STREAM = 'application/vnd.apache.arrow.stream';
 
 export const DEFAULTS = Object.freeze({
   maxScriptBytes: 1024 * 1024,
@@ -22,7 +25,9 @@ export interface QueryServerOptions {
 
 /**
  * The agent's HTTP API:
- *   POST /api/v1/query   {"script": "..."} → {"outputs": [...]} | 400 {"error": "line:col: ..."}
+ *   POST /api/v1/query   {"script": "...", "output"?: "name"} → {"outputs": [...]} | 400 {"error": "line:col: ..."}
+ *                        with `accept: application/vnd.apache.arrow.stream`: one output (the named one, or
+ *                        the only one) as an Arrow IPC stream; header x-wisp-truncated says if rows were cut
  *   GET  /api/v1/tables  per-table schema, rows, bytes, oldest row, counters
  *   GET  /metrics        Prometheus text
  *   GET  /healthz
@@ -53,7 +58,8 @@ export class QueryServer {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'POST' && path === '/api/v1/query') {
-      this.readBody(req, res, (body) => this.query(body, res));
+      const arrow = (req.headers.accept ?? '').includes(ARROW_STREAM);
+      this.readBody(req, res, (body) => this.query(body, res, arrow));
     } else if (req.method === 'GET' && path === '/api/v1/tables') {
       sendJson(res, 200, { tables: this.options.store.stats().map((t) => ({ ...t, oldestTimeNs: t.oldestTimeNs?.toString() ?? null })) });
     } else if (req.method === 'GET' && path === '/metrics') {
@@ -83,10 +89,11 @@ export class QueryServer {
     req.on('error', () => { /* client went away; nothing to answer */ });
   }
 
-  private query(body: string, res: ServerResponse): void {
+  private query(body: string, res: ServerResponse, arrow: boolean): void {
     let script: unknown;
+    let outputName: unknown;
     try {
-      script = (JSON.parse(body) as { script?: unknown }).script;
+      ({ script, output: outputName } = JSON.parse(body) as { script?: unknown; output?: unknown });
     } catch {
       sendJson(res, 400, { error: 'request body is not JSON' });
       return;
@@ -98,7 +105,22 @@ export class QueryServer {
     try {
       const compiled = compileScript(script, this.options.store, { nowNs: this.options.nowNs() });
       const result = executeLocal(compiled, this.options.store, { maxOutputRows: this.options.maxOutputRows ?? DEFAULTS.maxOutputRows });
-      sendJson(res, 200, resultToJson(result));
+      if (!arrow) {
+        sendJson(res, 200, resultToJson(result));
+        return;
+      }
+      const names = result.outputs.map((o) => o.name);
+      const chosen = typeof outputName === 'string'
+        ? result.outputs.find((o) => o.name === outputName)
+        : result.outputs.length === 1 ? result.outputs[0] : undefined;
+      if (!chosen) {
+        const why = typeof outputName === 'string' ? `no output named ${JSON.stringify(outputName)}` : `the script has ${names.length} outputs`;
+        sendJson(res, 400, { error: `${why}; pick one of: ${names.join(', ') || '(none)'}` });
+        return;
+      }
+      const bytes = tableToIPC(chosen.table, 'stream');
+      res.writeHead(200, { 'content-type': ARROW_STREAM, 'content-length': bytes.byteLength, 'x-wisp-output': chosen.name, 'x-wisp-truncated': String(chosen.truncated) });
+      res.end(bytes);
     } catch (error) {
       if (error instanceof QueryError) {
         sendJson(res, 400, { error: error.toString(), line: error.line, column: error.column });
