@@ -23,14 +23,14 @@ function planConfigMap(version: string, tables: unknown[]): string {
   });
 }
 
-interface LeaseView { planVersion: string; health: { ready: boolean; reason: string; message: string } }
+interface LeaseView { planVersion: string; queryAddress: string; health: { ready: boolean; reason: string; message: string } }
 
 async function lease(node: string): Promise<LeaseView | undefined> {
   const result = await run(TESTBED, ['kubectl', '-n', NAMESPACE, 'get', 'lease', `wisp-agent-${node}`, '-o', 'json']);
   if (result.code !== 0) return undefined;
   const object = JSON.parse(result.stdout) as { metadata: { annotations?: Record<string, string> } };
   const annotations = object.metadata.annotations ?? {};
-  return { planVersion: annotations['wisp.dev/plan-version'] ?? '', health: JSON.parse(annotations['wisp.dev/health'] ?? '{}') as LeaseView['health'] };
+  return { planVersion: annotations['wisp.dev/plan-version'] ?? '', queryAddress: annotations['wisp.dev/query-address'] ?? '', health: JSON.parse(annotations['wisp.dev/health'] ?? '{}') as LeaseView['health'] };
 }
 
 describe('agent in a cluster (real kube-apiserver)', function () {
@@ -65,6 +65,10 @@ describe('agent in a cluster (real kube-apiserver)', function () {
     const view = await lease('node-a');
     assert.equal(view?.health.ready, false);
     assert.equal(view?.health.reason, 'WaitingForPlan');
+  });
+
+  it('advertises where its query API listens, for the cluster query endpoint', async () => {
+    assert.equal(`http://${(await lease('node-a'))?.queryAddress}`, server);
   });
 
   it('applies a plan\'s table budgets at once and reports the version on its Lease', async () => {

@@ -67,6 +67,7 @@ export class Agent {
   private drainTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private boundAddress: string | undefined;
   private readonly cpuBudget: CpuBudget;
   private throttledMs = 0;
 
@@ -112,7 +113,8 @@ export class Agent {
     }
     try {
       const address = await this.server.start();
-      this.log.info({ listen: `${address.address}:${address.port}`, capture: this.options.capture }, 'agent serving queries');
+      this.boundAddress = address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+      this.log.info({ listen: this.boundAddress, capture: this.options.capture }, 'agent serving queries');
     } catch (error) {
       this.tracer?.close();
       throw error;
@@ -123,6 +125,11 @@ export class Agent {
       this.tracker.tick(EpochClock.monotonicNs());
       this.store.tick(nowNs);
     }, 1000);
+  }
+
+  /** host:port the query API is bound to, once started. */
+  get queryAddress(): string | undefined {
+    return this.boundAddress;
   }
 
   async stop(): Promise<void> {

@@ -17,6 +17,7 @@ Runs a node agent: eBPF capture, tables, the query API. Needs root (CAP_BPF and 
 --node-name        in a cluster: the Node this agent serves (default: $NODE_NAME); the agent watches the
                    plan ConfigMap in NAMESPACE (default wisp-system) and renews Lease wisp-agent-NAME there
 --listen           query API address (default ${DEFAULTS.listen})
+--advertise-address  in a cluster: host:port the query endpoint uses to reach this agent (default: --listen)
 --memory-limit     memory the agent may use; ${DEFAULTS.tableStorePercent}% of it goes to tables (default ${DEFAULTS.memoryLimitBytes / 2 ** 20}Mi)
 --cpu-limit        CPU the agent may use (e.g. 250m, 1; 0 = unlimited; default ${DEFAULTS.cpuLimitMillicores}m); over it,
                    events are dropped in the kernel and counted (wisp_kernel_ringbufFull_total)
@@ -50,6 +51,7 @@ export async function agentCommand(args: string[], env: { nodeName?: string }): 
       context: { type: 'string' },
       namespace: { type: 'string', short: 'n' },
       listen: { type: 'string' },
+      'advertise-address': { type: 'string' },
       'memory-limit': { type: 'string' },
       'max-body-bytes': { type: 'string' },
       'cpu-limit': { type: 'string' },
@@ -81,6 +83,7 @@ export async function agentCommand(args: string[], env: { nodeName?: string }): 
       ...(values.kubeconfig !== undefined && { kubeconfig: values.kubeconfig }),
       ...(values.context !== undefined && { context: values.context }),
       ...(values.namespace !== undefined && { namespace: values.namespace }),
+      ...(values['advertise-address'] !== undefined && { advertiseAddress: values['advertise-address'] }),
     });
     stop = () => cluster.stop();
   }
@@ -94,6 +97,7 @@ export async function agentCommand(args: string[], env: { nodeName?: string }): 
 
 export interface ClusterOptions extends StandaloneOptions {
   nodeName: string;
+  advertiseAddress?: string;
   kubeconfig?: string;
   context?: string;
   namespace?: string;
@@ -111,6 +115,7 @@ export async function startClusterAgent(options: ClusterOptions): Promise<Cluste
   const cluster = new ClusterAgent({
     kubeConfig, nodeName: options.nodeName, agent, logger,
     ...(options.namespace !== undefined && { namespace: options.namespace }),
+    ...(options.advertiseAddress !== undefined && { advertiseAddress: options.advertiseAddress }),
   });
   await cluster.start();
   return cluster;

@@ -16,6 +16,8 @@ export const PLAN_CONFIGMAP_NAME = 'wisp-agent-plan';
 export const PLAN_KEY = 'plan.json';
 export const PLAN_VERSION_ANNOTATION = 'wisp.dev/plan-version';
 export const HEALTH_ANNOTATION = 'wisp.dev/health';
+/** host:port where the agent serves its query API, for the cluster query endpoint's fan-out. */
+export const QUERY_ADDRESS_ANNOTATION = 'wisp.dev/query-address';
 export const AGENT_LEASE_PREFIX = 'wisp-agent-';
 /** Label on every agent Lease (lets the operator watch only those). */
 export const AGENT_LEASE_LABEL = 'wisp.dev/agent-lease';

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Agent } from '../agent.ts';
 import {
   AGENT_LEASE_LABEL, agentLeaseName, HEALTH_ANNOTATION, PLAN_CONFIGMAP_NAME as PLAN_CONFIGMAP, PLAN_KEY, PLAN_VERSION_ANNOTATION,
-  type AgentHealth,
+  QUERY_ADDRESS_ANNOTATION, type AgentHealth,
 } from '../../common/agent-plan.ts';
 import { applyPlan, parsePlan, type AppliedPlan } from './plan.ts';
 
@@ -24,6 +24,12 @@ export interface ClusterAgentOptions {
   agent: Agent;
   logger: Logger;
   heartbeatMs?: number;
+  /**
+   * host:port the cluster query endpoint should use to reach this agent
+   * (in a pod: $(POD_IP):7070). Defaults to the bound address, unless that
+   * is a wildcard address.
+   */
+  advertiseAddress?: string;
 }
 
 /**
@@ -35,7 +41,7 @@ export interface ClusterAgentOptions {
  */
 export class ClusterAgent {
   readonly leaseName: string;
-  private readonly options: Required<Omit<ClusterAgentOptions, 'heartbeatMs'>> & { heartbeatMs: number };
+  private readonly options: Required<Omit<ClusterAgentOptions, 'heartbeatMs' | 'advertiseAddress'>> & { heartbeatMs: number; advertiseAddress?: string };
   private readonly core: CoreV1Api;
   private readonly coordination: CoordinationV1Api;
   private applied: AppliedPlan | undefined;
@@ -129,6 +135,12 @@ export class ClusterAgent {
     void this.heartbeat();
   }
 
+  private queryAddress(): string | undefined {
+    if (this.options.advertiseAddress) return this.options.advertiseAddress;
+    const bound = this.options.agent.queryAddress;
+    return bound && !/^(0\.0\.0\.0|\[::\]):/.test(bound) ? bound : undefined;
+  }
+
   private setHealth(health: Omit<AgentHealth, 'appliedAt'>): void {
     this.health = { ...health, appliedAt: new Date().toISOString() };
   }
@@ -137,10 +149,12 @@ export class ClusterAgent {
   private async heartbeat(): Promise<void> {
     if (this.stopped) return;
     const { namespace, nodeName } = this.options;
-    const annotations = {
+    const annotations: Record<string, string> = {
       [PLAN_VERSION_ANNOTATION]: this.applied?.version ?? '',
       [HEALTH_ANNOTATION]: JSON.stringify(this.health),
     };
+    const address = this.queryAddress();
+    if (address) annotations[QUERY_ADDRESS_ANNOTATION] = address;
     const spec = {
       holderIdentity: nodeName,
       leaseDurationSeconds: DEFAULTS.leaseDurationSeconds,
