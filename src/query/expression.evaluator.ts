@@ -3,6 +3,7 @@
 // closure is prepared, never per chunk or per row.
 import type { ColumnType } from '../tables/schema.ts';
 import { kernelFor } from './function.registry.ts';
+import { DEFAULT_KERNEL_CONTEXT, type KernelContext } from './metadata.ts';
 import type { Literal, PlanColumn, ScalarExpr } from './plan.ts';
 import { vectorStringAt, type Operand, type Scalar, type Vector } from './vector.ts';
 
@@ -41,7 +42,7 @@ export function literalFromOperand(operand: Operand, row: number): Literal {
 }
 
 /** Prepares `expr` over chunks whose columns are `columns`. Throws (plain Error) on a plan that does not fit them. */
-export function prepareExpression(expr: ScalarExpr, columns: readonly PlanColumn[]): PreparedExpression {
+export function prepareExpression(expr: ScalarExpr, columns: readonly PlanColumn[], context: KernelContext = DEFAULT_KERNEL_CONTEXT): PreparedExpression {
   switch (expr.kind) {
     case 'literal': {
       const scalar = scalarFromLiteral(expr);
@@ -53,9 +54,9 @@ export function prepareExpression(expr: ScalarExpr, columns: readonly PlanColumn
       return (chunk) => chunk.vectors[index] as Vector;
     }
     case 'call': {
-      const args = expr.args.map((a) => prepareExpression(a, columns));
+      const args = expr.args.map((a) => prepareExpression(a, columns, context));
       const { kernel, result } = kernelFor(expr.fn, expr.args.map((a) => a.type));
-      return (chunk) => kernel(args.map((a) => a(chunk)), chunk.length, result);
+      return (chunk) => kernel(args.map((a) => a(chunk)), chunk.length, result, context);
     }
   }
 }

@@ -9,6 +9,7 @@ import {
   bigArithKernel, byteLengthKernel, compareKernel, concatKernel, containsKernel, floatArithKernel, logicKernel,
   negateKernel, notKernel, scaleKernel, stringMapKernel, toFloatKernel, type CompareOp, type Kernel,
 } from './scalar.kernels.ts';
+import { LIBRARY_FUNCTIONS } from './scalar.functions.ts';
 
 export type { Kernel } from './scalar.kernels.ts';
 
@@ -25,6 +26,8 @@ export interface ScalarFunction {
   readonly pxName?: string;
   readonly description: string;
   readonly overloads: readonly Overload[];
+  /** Depends on execution context (metadata look-ups): never folded into a constant at compile time. */
+  readonly volatile?: boolean;
 }
 
 /** The internal conversion the compiler inserts where an int64 meets a float64. */
@@ -108,6 +111,7 @@ const functions: ScalarFunction[] = [
     name: unit, pxName: unit, description: `A duration of n ${unit}, in ns.`,
     overloads: [{ args: ['int64'], result: 'int64', kernel: scaleKernel(ns) }],
   })),
+  ...LIBRARY_FUNCTIONS,
 ];
 
 /** Every scalar function, by plan name. */

@@ -2,13 +2,18 @@
 // pulling lazily: a limit or the output bound stops the scan early.
 import { Field, RecordBatch, Schema, Struct, Table, makeData, type Data, type DataType } from 'apache-arrow';
 import type { TableSource } from './source.ts';
+import { runAggregate } from './aggregate.executor.ts';
 import { prepareExpression, type Chunk } from './expression.evaluator.ts';
+import { runJoin, runUnion } from './join.executor.ts';
+import { DEFAULT_KERNEL_CONTEXT, EMPTY_METADATA_RESOLVER, type KernelContext, type MetadataResolver } from './metadata.ts';
 import type { CompiledQuery, PlanColumn, PlanNode } from './plan.ts';
 import { gather, planColumnArrowType, selectionFromMask, slice, vectorFromArrow, vectorToArrow, asVector, type Vector } from './vector.ts';
 
 export interface ExecuteOptions {
   /** Rows kept per output; more are cut and the output is marked truncated. */
   readonly maxOutputRows?: number;
+  /** Kubernetes context for df.ctx[...] and the px.upid_to_* / pod / ip look-ups (default: knows nothing, resolves to ''). */
+  readonly metadata?: MetadataResolver;
 }
 
 export const EXECUTOR_DEFAULTS = Object.freeze({
@@ -27,10 +32,15 @@ export interface QueryResult {
   readonly outputs: readonly QueryOutput[];
 }
 
-interface RunContext {
+export interface RunContext {
   readonly source?: TableSource;
-  /** The node fragments' results, for a merge fragment's remoteSource. */
-  readonly remote?: () => Iterable<Chunk>;
+  /** The results of node fragment `fragment` (CompiledOutput.nodeFragments index) from every node, for a merge fragment's remoteSource. */
+  readonly remote?: (fragment: number) => Iterable<Chunk>;
+  readonly metadata?: MetadataResolver;
+}
+
+function kernelContext(context: RunContext): KernelContext {
+  return context.metadata ? { metadata: context.metadata } : DEFAULT_KERNEL_CONTEXT;
 }
 
 /** Chunks produced by `node` (which must not be a sink). */
@@ -39,11 +49,11 @@ export function* runFragment(node: PlanNode, context: RunContext): Generator<Chu
     case 'memorySource': yield* scanMemory(node, context); return;
     case 'remoteSource': {
       if (!context.remote) throw new Error('run merge fragment: no node results to read');
-      yield* context.remote();
+      yield* context.remote(node.fragment ?? 0);
       return;
     }
     case 'filter': {
-      const predicate = prepareExpression(node.predicate, node.input.columns);
+      const predicate = prepareExpression(node.predicate, node.input.columns, kernelContext(context));
       const kept = node.columns.map((c) => node.input.columns.findIndex((i) => i.name === c.name));
       if (kept.some((i) => i < 0)) throw new Error('prepare plan: filter outputs a column its input lacks');
       for (const input of runFragment(node.input, context)) {
@@ -59,7 +69,7 @@ export function* runFragment(node: PlanNode, context: RunContext): Generator<Chu
       return;
     }
     case 'map': {
-      const expressions = node.assignments.map((a) => prepareExpression(a.expr, node.input.columns));
+      const expressions = node.assignments.map((a) => prepareExpression(a.expr, node.input.columns, kernelContext(context)));
       for (const chunk of runFragment(node.input, context)) {
         yield { length: chunk.length, vectors: expressions.map((e) => asVector(e(chunk), chunk.length)) };
       }
@@ -80,6 +90,9 @@ export function* runFragment(node: PlanNode, context: RunContext): Generator<Chu
       }
       return;
     }
+    case 'aggregate': yield* runAggregate(node, runFragment(node.input, context)); return;
+    case 'join': yield* runJoin(node, runFragment(node.left, context), runFragment(node.right, context)); return;
+    case 'union': yield* runUnion(node, node.inputs.map((input) => () => runFragment(input, context))); return;
     case 'sink':
       throw new Error(`run fragment: sink ${node.name} is not a row producer`);
   }
@@ -140,17 +153,36 @@ function toRecordBatch(schema: Schema, columns: readonly PlanColumn[], chunk: Ch
 }
 
 /**
- * Runs every output of `compiled` on one agent's data: the node fragment
- * over `source`, then the merge fragment over its result (one agent = one
+ * Runs every output of `compiled` on one agent's data: the node fragments
+ * over `source`, then the merge fragment over their results (one agent = one
  * input of the union). Rows keep the store's order.
  */
 export function executeLocal(compiled: CompiledQuery, source: TableSource, options: ExecuteOptions = {}): QueryResult {
-  const maxOutputRows = options.maxOutputRows ?? EXECUTOR_DEFAULTS.maxOutputRows;
+  return executeOverSources(compiled, [source], options);
+}
+
+/**
+ * Runs `compiled` as a cluster would: every node fragment on each source
+ * (one per node), and each merge fragment over the union of their results,
+ * in source order. With one source it is executeLocal.
+ */
+export function executeOverSources(compiled: CompiledQuery, sources: readonly TableSource[], options: ExecuteOptions = {}): QueryResult {
+  // A #px:set max_output_rows_per_table replaces the default; the caller's bound still caps it.
+  const pragma = compiled.settings?.maxOutputRowsPerTable;
+  const maxOutputRows = pragma === undefined ? options.maxOutputRows ?? EXECUTOR_DEFAULTS.maxOutputRows : Math.min(pragma, options.maxOutputRows ?? pragma);
   if (!Number.isInteger(maxOutputRows) || maxOutputRows < 0) throw new Error(`execute query: maxOutputRows must be a non-negative integer, got ${maxOutputRows}`);
+  const metadata = options.metadata ?? EMPTY_METADATA_RESOLVER;
   const outputs = compiled.outputs.map((output): QueryOutput => {
     const schema = outputSchema(output.columns);
-    const nodeFragment = output.nodeFragment;
-    const chunks = runFragment(output.mergeFragment.input, { remote: () => runFragment(nodeFragment, { source }) });
+    const fragments = output.nodeFragments ?? [output.nodeFragment];
+    const chunks = runFragment(output.mergeFragment.input, {
+      metadata,
+      remote: function* (fragment) {
+        const node = fragments[fragment];
+        if (!node) throw new Error(`run merge fragment: no node fragment ${fragment}`);
+        for (const source of sources) yield* runFragment(node, { source, metadata });
+      },
+    });
     const batches: RecordBatch[] = [];
     let rows = 0;
     let truncated = false;

@@ -54,6 +54,8 @@ export interface MemorySourceNode {
 export interface RemoteSourceNode {
   readonly op: 'remoteSource';
   readonly columns: readonly PlanColumn[];
+  /** Which node fragment (index into CompiledOutput.nodeFragments) feeds it; absent means 0. */
+  readonly fragment?: number;
 }
 
 /**
@@ -92,7 +94,65 @@ export interface SinkNode {
   readonly columns: readonly PlanColumn[];
 }
 
-export type PlanNode = MemorySourceNode | RemoteSourceNode | FilterNode | MapNode | LimitNode | SinkNode;
+/** Aggregate functions of groupby().agg(). */
+export type AggregateFn = 'count' | 'sum' | 'mean' | 'min' | 'max' | 'any' | 'quantiles';
+
+export interface AggregateSpec {
+  /** The output column. */
+  readonly name: string;
+  readonly fn: AggregateFn;
+  /** The input column it reads. */
+  readonly column: string;
+  /** The input column's type. */
+  readonly inputType: ColumnType;
+}
+
+/**
+ * Groups rows by `groups` (input columns) and aggregates each group. Mode
+ * 'full' aggregates rows; 'partial' (node fragment) outputs mergeable
+ * per-group states (see aggregate.executor.ts for their columns); 'final'
+ * (merge fragment) combines partial states from many nodes.
+ */
+export interface AggregateNode {
+  readonly op: 'aggregate';
+  readonly input: PlanNode;
+  readonly mode: 'full' | 'partial' | 'final';
+  readonly groups: readonly string[];
+  readonly aggregates: readonly AggregateSpec[];
+  readonly columns: readonly PlanColumn[];
+}
+
+/** Where a join output column comes from. */
+export interface JoinOutput {
+  readonly side: 'left' | 'right';
+  readonly column: string;
+}
+
+/**
+ * Hash join on equal keys (merge fragment only). Unmatched rows of an outer
+ * side get default values (0, '', false) on the other side's columns, as
+ * columns are not nullable.
+ */
+export interface JoinNode {
+  readonly op: 'join';
+  readonly left: PlanNode;
+  readonly right: PlanNode;
+  readonly how: 'inner' | 'left' | 'right' | 'outer';
+  readonly leftOn: readonly string[];
+  readonly rightOn: readonly string[];
+  /** One per output column, in `columns` order. */
+  readonly outputs: readonly JoinOutput[];
+  readonly columns: readonly PlanColumn[];
+}
+
+/** The rows of every input in order (df.append); inputs have the same column names and types, matched by name. */
+export interface UnionNode {
+  readonly op: 'union';
+  readonly inputs: readonly PlanNode[];
+  readonly columns: readonly PlanColumn[];
+}
+
+export type PlanNode = MemorySourceNode | RemoteSourceNode | FilterNode | MapNode | LimitNode | AggregateNode | JoinNode | UnionNode | SinkNode;
 
 /** One px.display: the whole logical plan and its split for distributed execution. */
 export interface CompiledOutput {
@@ -100,8 +160,10 @@ export interface CompiledOutput {
   readonly columns: readonly PlanColumn[];
   /** The unsplit plan, rooted at a sink (for explain and tests). */
   readonly plan: SinkNode;
-  /** Runs on each agent next to the data; its leaf is a memorySource, it has no sink. */
+  /** Runs on each agent next to the data; its leaf is a memorySource, it has no sink. Same as nodeFragments[0]. */
   readonly nodeFragment: PlanNode;
+  /** Every node fragment (one per DataFrame source the output reads); remoteSource.fragment indexes it. */
+  readonly nodeFragments: readonly PlanNode[];
   /** Runs at the caller over the node fragments' results; its leaf is a remoteSource, its root a sink. */
   readonly mergeFragment: SinkNode;
 }
@@ -111,6 +173,13 @@ export interface CompiledQuery {
   readonly planVersion: 1;
   /** In px.display order. Empty when the script displays nothing (as in Pixie). */
   readonly outputs: readonly CompiledOutput[];
+  /** `#px:set` pragmas the script sets. */
+  readonly settings?: QuerySettings;
+}
+
+export interface QuerySettings {
+  /** `#px:set max_output_rows_per_table=N`: rows kept per output. */
+  readonly maxOutputRowsPerTable?: number;
 }
 
 /** The column names an expression reads. */

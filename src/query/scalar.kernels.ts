@@ -3,13 +3,18 @@
 // loop monomorphic; scalar operands (literals) get their own fast paths where
 // filters need them (column op literal), and are broadcast otherwise.
 import type { ColumnType } from '../tables/schema.ts';
+import type { KernelContext } from './metadata.ts';
 import {
   asVector, encodeUtf8, stringAt, utf8FromStrings, vectorStringAt,
   type BigIntVector, type BoolVector, type FloatVector, type Operand, type Scalar, type StringVector, type Vector,
 } from './vector.ts';
 
-/** A kernel gets its operands (vectors of `length` rows, or scalars) and returns a vector of `length` rows of `resultType`. */
-export type Kernel = (args: readonly Operand[], length: number, resultType: ColumnType) => Vector;
+/**
+ * A kernel gets its operands (vectors of `length` rows, or scalars) and
+ * returns a vector of `length` rows of `resultType`; `context` carries what
+ * metadata look-ups need.
+ */
+export type Kernel = (args: readonly Operand[], length: number, resultType: ColumnType, context: KernelContext) => Vector;
 
 export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
 const flipped: Readonly<Record<CompareOp, CompareOp>> = Object.freeze({ eq: 'eq', ne: 'ne', lt: 'gt', le: 'ge', gt: 'lt', ge: 'le' });
