@@ -2,6 +2,8 @@
 // measured in the same run (these machines are noisy).
 import { agentMemoryBench } from './agent-memory.bench.ts';
 import { nginxOverheadBench } from './nginx-overhead.bench.ts';
+import { operatorPropagationBench } from './operator-propagation.bench.ts';
+import { operatorScaleBench } from './operator-scale.bench.ts';
 import { pipelineBench } from './pipeline.bench.ts';
 import { queryFilterBench } from './query-filter.bench.ts';
 
@@ -11,6 +13,8 @@ const benches: [string, () => Promise<void>][] = [
   ['query', queryFilterBench],
   ['overhead', nginxOverheadBench],
   ['memory', agentMemoryBench],
+  ['propagation', operatorPropagationBench],
+  ['scale', operatorScaleBench],
 ];
 for (const [name, bench] of benches) {
   if (only && only !== name) continue;

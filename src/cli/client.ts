@@ -5,6 +5,13 @@ export const DEFAULT_SERVER = 'http://127.0.0.1:7070';
 /** An error the CLI prints as one line and exits non-zero with. */
 export class CliError extends Error {}
 
+export interface AgentReportJson {
+  node: string;
+  address?: string;
+  ok: boolean;
+  error?: string;
+}
+
 export interface TableStatsJson {
   name: string;
   columns: { name: string; type: string }[];
@@ -27,8 +34,14 @@ export class AgentClient {
   }
 
   async query(script: string): Promise<OutputJson[]> {
+    return (await this.queryWithReports(script)).outputs;
+  }
+
+  /** Outputs, and from a cluster query endpoint one report per agent (failures included). */
+  async queryWithReports(script: string): Promise<{ outputs: OutputJson[]; agents: AgentReportJson[] }> {
     const body = await this.request('/api/v1/query', { method: 'POST', body: JSON.stringify({ script }), headers: { 'content-type': 'application/json' } });
-    return (body as { outputs: OutputJson[] }).outputs;
+    const { outputs, agents } = body as { outputs: OutputJson[]; agents?: AgentReportJson[] };
+    return { outputs, agents: agents ?? [] };
   }
 
   /** One output of the script as an Arrow IPC stream (the named one, or the only one). */

@@ -8,6 +8,7 @@ const USAGE = `Usage: wisp COMMAND [flags]
 Commands:
   agent                run a node agent (--standalone on one host, --node-name in a cluster; needs root)
   operator             run the operator (reconciles Collector, Tracepoint, DataRetention, ExportPipeline)
+  query-server         the cluster query endpoint: fans scripts out to every agent and merges
   run FILE|-           run a PxL script and print its outputs
   tables               list the agent's tables
   demo                 run an agent and a small HTTP workload, showing live traffic
@@ -27,6 +28,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'agent': return (await import('./agent.command.ts')).agentCommand(args, env);
     case 'operator': return (await import('./operator.command.ts')).operatorCommand(args);
+    case 'query-server': return (await import('./query-server.command.ts')).queryServerCommand(args);
     case 'run': await (await import('./run.command.ts')).runCommand(args, env); return 0;
     case 'tables': await (await import('./tables.command.ts')).tablesCommand(args, env); return 0;
     case 'demo': return (await import('./demo.command.ts')).demoCommand(args);

@@ -37,7 +37,12 @@ export async function runCommand(args: string[], env: { server?: string }): Prom
       await new Promise<void>((resolve, reject) => process.stdout.write(bytes, (error) => (error ? reject(error) : resolve())));
       return;
     }
-    const outputs = await client.query(script);
+    const { outputs, agents } = await client.queryWithReports(script);
+    // Partial results are never silent: one line per agent that did not contribute.
+    for (const agent of agents.filter((a) => !a.ok)) {
+      process.stderr.write(`wisp run: warning: node ${agent.node}${agent.address ? ` (${agent.address})` : ''} did not answer: ${agent.error}; results are partial\n`);
+    }
+    if (agents.length > 0 && agents.every((a) => !a.ok)) throw new CliError(`no agent answered (${agents.length} known)`);
     const chosen = values.table === undefined ? outputs : outputs.filter((o) => o.name === values.table);
     if (values.table !== undefined && chosen.length === 0) {
       throw new CliError(`no output named ${JSON.stringify(values.table)}; the script displays: ${outputs.map((o) => o.name).join(', ') || '(nothing)'}`);

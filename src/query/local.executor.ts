@@ -147,7 +147,7 @@ export function outputSchema(columns: readonly PlanColumn[]): Schema {
   return new Schema(columns.map((c) => new Field(c.name, planColumnArrowType(c), false, new Map([['wisp.type', c.type]]))));
 }
 
-function toRecordBatch(schema: Schema, columns: readonly PlanColumn[], chunk: Chunk): RecordBatch {
+export function toRecordBatch(schema: Schema, columns: readonly PlanColumn[], chunk: Chunk): RecordBatch {
   const children = columns.map((_c, i) => vectorToArrow(chunk.vectors[i] as Vector, (schema.fields[i] as Field).type as DataType));
   return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: chunk.length, children }));
 }
@@ -167,22 +167,34 @@ export function executeLocal(compiled: CompiledQuery, source: TableSource, optio
  * in source order. With one source it is executeLocal.
  */
 export function executeOverSources(compiled: CompiledQuery, sources: readonly TableSource[], options: ExecuteOptions = {}): QueryResult {
+  const metadata = options.metadata ?? EMPTY_METADATA_RESOLVER;
+  return executeMerge(compiled, function* (output, fragment) {
+    const node = compiled.outputs[output]?.nodeFragments[fragment];
+    if (!node) throw new Error(`run merge fragment: no node fragment ${fragment} of output ${output}`);
+    for (const source of sources) yield* runFragment(node, { source, metadata });
+  }, options);
+}
+
+/**
+ * The node fragments' results of one output, as chunks: `fragment` indexes
+ * CompiledOutput.nodeFragments. A cluster endpoint yields what every agent
+ * returned for that fragment; executeOverSources runs them locally.
+ */
+export type NodeResults = (output: number, fragment: number) => Iterable<Chunk>;
+
+/**
+ * Runs each output's merge fragment over the node fragments' results and
+ * collects at most maxOutputRows rows per output (truncation is reported).
+ */
+export function executeMerge(compiled: CompiledQuery, nodeResults: NodeResults, options: ExecuteOptions = {}): QueryResult {
   // A #px:set max_output_rows_per_table replaces the default; the caller's bound still caps it.
   const pragma = compiled.settings?.maxOutputRowsPerTable;
   const maxOutputRows = pragma === undefined ? options.maxOutputRows ?? EXECUTOR_DEFAULTS.maxOutputRows : Math.min(pragma, options.maxOutputRows ?? pragma);
   if (!Number.isInteger(maxOutputRows) || maxOutputRows < 0) throw new Error(`execute query: maxOutputRows must be a non-negative integer, got ${maxOutputRows}`);
   const metadata = options.metadata ?? EMPTY_METADATA_RESOLVER;
-  const outputs = compiled.outputs.map((output): QueryOutput => {
+  const outputs = compiled.outputs.map((output, index): QueryOutput => {
     const schema = outputSchema(output.columns);
-    const fragments = output.nodeFragments ?? [output.nodeFragment];
-    const chunks = runFragment(output.mergeFragment.input, {
-      metadata,
-      remote: function* (fragment) {
-        const node = fragments[fragment];
-        if (!node) throw new Error(`run merge fragment: no node fragment ${fragment}`);
-        for (const source of sources) yield* runFragment(node, { source, metadata });
-      },
-    });
+    const chunks = runFragment(output.mergeFragment.input, { metadata, remote: (fragment) => nodeResults(index, fragment) });
     const batches: RecordBatch[] = [];
     let rows = 0;
     let truncated = false;

@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tableToIPC } from 'apache-arrow';
-import { compileScript, executeLocal, resultToJson, QueryError } from '../../query/index.ts';
+import {
+  ARROW_STREAM_TYPE, compileScript, encodeFragmentResult, executeLocal, resultToJson, runFragment, QueryError, type CompiledQuery, type PlanNode,
+} from '../../query/index.ts';
 import type { TableStore } from '../store/table-store.ts';
-
-const ARROW_STREAM = 'application/vnd.apache.arrow.stream';
 
 export const DEFAULTS = Object.freeze({
   maxScriptBytes: 1024 * 1024,
@@ -28,6 +28,8 @@ export interface QueryServerOptions {
  *   POST /api/v1/query   {"script": "...", "output"?: "name"} → {"outputs": [...]} | 400 {"error": "line:col: ..."}
  *                        with `accept: application/vnd.apache.arrow.stream`: one output (the named one, or
  *                        the only one) as an Arrow IPC stream; header x-wisp-truncated says if rows were cut
+ *   POST /api/v1/fragment {"planVersion": 1, "fragment": PlanNode} → the node fragment's result over this
+ *                        agent's tables as an Arrow IPC stream (what the cluster query endpoint fans out)
  *   GET  /api/v1/tables  per-table schema, rows, bytes, oldest row, counters
  *   GET  /metrics        Prometheus text
  *   GET  /healthz
@@ -58,8 +60,10 @@ export class QueryServer {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'POST' && path === '/api/v1/query') {
-      const arrow = (req.headers.accept ?? '').includes(ARROW_STREAM);
+      const arrow = (req.headers.accept ?? '').includes(ARROW_STREAM_TYPE);
       this.readBody(req, res, (body) => this.query(body, res, arrow));
+    } else if (req.method === 'POST' && path === '/api/v1/fragment') {
+      this.readBody(req, res, (body) => this.fragment(body, res));
     } else if (req.method === 'GET' && path === '/api/v1/tables') {
       sendJson(res, 200, { tables: this.options.store.stats().map((t) => ({ ...t, oldestTimeNs: t.oldestTimeNs?.toString() ?? null })) });
     } else if (req.method === 'GET' && path === '/metrics') {
@@ -119,7 +123,7 @@ export class QueryServer {
         return;
       }
       const bytes = tableToIPC(chosen.table, 'stream');
-      res.writeHead(200, { 'content-type': ARROW_STREAM, 'content-length': bytes.byteLength, 'x-wisp-output': chosen.name, 'x-wisp-truncated': String(chosen.truncated) });
+      res.writeHead(200, { 'content-type': ARROW_STREAM_TYPE, 'content-length': bytes.byteLength, 'x-wisp-output': chosen.name, 'x-wisp-truncated': String(chosen.truncated) });
       res.end(bytes);
     } catch (error) {
       if (error instanceof QueryError) {
@@ -127,6 +131,37 @@ export class QueryServer {
       } else {
         sendJson(res, 500, { error: `run script: ${(error as Error).message}` });
       }
+    }
+  }
+  /**
+   * Runs one node fragment compiled by a query endpoint. The plan is data
+   * from the network: a malformed one fails this request with a reason and
+   * never the agent.
+   */
+  private fragment(body: string, res: ServerResponse): void {
+    let request: { planVersion?: unknown; fragment?: unknown };
+    try {
+      request = JSON.parse(body) as typeof request;
+    } catch {
+      sendJson(res, 400, { error: 'request body is not JSON' });
+      return;
+    }
+    const planVersion: CompiledQuery['planVersion'] = 1;
+    if (request.planVersion !== planVersion) {
+      sendJson(res, 400, { error: `plan version ${String(request.planVersion)} is not this agent's (${planVersion})` });
+      return;
+    }
+    const node = request.fragment as PlanNode | undefined;
+    if (typeof node !== 'object' || node === null || !Array.isArray((node as { columns?: unknown }).columns)) {
+      sendJson(res, 400, { error: 'request needs a "fragment" plan node' });
+      return;
+    }
+    try {
+      const bytes = encodeFragmentResult(node, runFragment(node, { source: this.options.store }));
+      res.writeHead(200, { 'content-type': ARROW_STREAM_TYPE, 'content-length': bytes.byteLength });
+      res.end(bytes);
+    } catch (error) {
+      sendJson(res, 400, { error: `run fragment: ${(error as Error).message}` });
     }
   }
 }

@@ -1,0 +1,46 @@
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { LeaseAgentDirectory } from '../query/endpoint/agent-directory.ts';
+import { DEFAULTS, QueryEndpoint } from '../query/endpoint/query-endpoint.ts';
+import { loadKubeConfig } from './agent.command.ts';
+
+export const QUERY_SERVER_USAGE = `Usage: wisp query-server [--kubeconfig PATH] [--context NAME] [-n NAMESPACE] [--listen HOST:PORT]
+
+The cluster query endpoint: runs each script's node fragments on every live agent (found through
+their Leases in NAMESPACE, default wisp-system), merges the results, and reports per-agent failures
+beside them. wisp run --server http://HOST:PORT talks to it like to an agent.
+--listen           default ${DEFAULTS.listen}
+--agent-timeout    longest wait for one agent, in ms (default ${DEFAULTS.agentTimeoutMs})`;
+
+export async function queryServerCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
+      namespace: { type: 'string', short: 'n', default: 'wisp-system' },
+      listen: { type: 'string', default: DEFAULTS.listen },
+      'agent-timeout': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) { process.stdout.write(`${QUERY_SERVER_USAGE}\n`); return 0; }
+  const log = pino({ name: 'wisp-query-server' }, pino.destination(2));
+  const kubeConfig = loadKubeConfig({
+    ...(values.kubeconfig !== undefined && { kubeconfig: values.kubeconfig }),
+    ...(values.context !== undefined && { context: values.context }),
+  });
+  const endpoint = new QueryEndpoint({
+    directory: new LeaseAgentDirectory(kubeConfig, values.namespace),
+    listen: values.listen,
+    ...(values['agent-timeout'] !== undefined && { agentTimeoutMs: Number(values['agent-timeout']) }),
+  });
+  const address = await endpoint.start();
+  log.info({ listen: `${address.address}:${address.port}`, namespace: values.namespace }, 'query endpoint serving');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await endpoint.stop();
+  return 0;
+}

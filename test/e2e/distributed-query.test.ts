@@ -1,0 +1,133 @@
+// Queries across agents, against the real test bed: three eBPF agents each
+// playing a node, the cluster query endpoint fanning a script out to them and
+// merging partial aggregates; an agent that cannot be reached is reported
+// beside the partial result, never hidden.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'mocha';
+import { freePort, requireBuilt, requireRoot, ROOT, run, stop, waitFor, WISP } from '../support/processes.ts';
+import { ensureTestbed, kubectlOk } from '../support/testbed.ts';
+
+const NAMESPACE = 'wisp-dist-test';
+const NODES = ['dist-a', 'dist-b', 'dist-c'];
+
+function startProcess(args: readonly string[]): { child: ChildProcess; log: () => string } {
+  const child = spawn(WISP, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  return { child, log: () => stderr };
+}
+
+async function wispRun(server: string, script: string): Promise<{ rows: Record<string, unknown>[]; stderr: string }> {
+  const result = await run(WISP, ['run', '--server', server, '-o', 'json', '-'], { input: script });
+  if (result.code !== 0) throw new Error(`wisp run (${server}) failed: ${result.stderr.trim()}`);
+  return { rows: result.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>), stderr: result.stderr };
+}
+
+function countsScript(port: number): string {
+  return `import px
+df = px.DataFrame(table='http_events', start_time='-10m')
+df = df[(df.trace_role == 2) & (df.local_port == ${port})]
+df = df.groupby('req_path').agg(n=('latency', px.count), slowest=('latency', px.max))
+px.display(df, 'counts')
+`;
+}
+
+describe('queries across agents (real kube-apiserver, eBPF agents)', function () {
+  this.timeout(0);
+  const agents: { node: string; server: string; child: ChildProcess; log: () => string }[] = [];
+  let endpoint: { child: ChildProcess; log: () => string } | undefined;
+  let endpointUrl: string;
+  let http: ChildProcess | undefined;
+  let httpPort: number;
+
+  before(async () => {
+    requireRoot('eBPF agents');
+    requireBuilt();
+    const testbed = await ensureTestbed();
+    await run(join(ROOT, 'hack', 'testbed'), ['kubectl', 'delete', 'namespace', NAMESPACE, '--wait=true', '--ignore-not-found']);
+    await kubectlOk(['create', 'namespace', NAMESPACE]);
+    for (const node of NODES) {
+      const port = await freePort();
+      const started = startProcess(['agent', '--node-name', node, '--kubeconfig', testbed.kubeconfig, '-n', NAMESPACE, '--listen', `127.0.0.1:${port}`]);
+      agents.push({ node, server: `http://127.0.0.1:${port}`, ...started });
+    }
+    const endpointPort = await freePort();
+    endpointUrl = `http://127.0.0.1:${endpointPort}`;
+    endpoint = startProcess(['query-server', '--kubeconfig', testbed.kubeconfig, '-n', NAMESPACE, '--listen', `127.0.0.1:${endpointPort}`, '--agent-timeout', '5000']);
+    for (const agent of agents) {
+      await waitFor(`agent ${agent.node}`, async () => {
+        if (agent.child.exitCode !== null) throw new Error(`agent ${agent.node} exited: ${agent.log()}`);
+        return (await fetch(`${agent.server}/healthz`).catch(() => undefined))?.ok ? true : undefined;
+      }, 30_000);
+    }
+    await waitFor('three agent Leases with query addresses', async () => {
+      const leases = JSON.parse(await kubectlOk(['-n', NAMESPACE, 'get', 'leases', '-o', 'json'])) as { items: { metadata: { annotations?: Record<string, string> } }[] };
+      return leases.items.filter((l) => l.metadata.annotations?.['wisp.dev/query-address']).length === NODES.length ? true : undefined;
+    });
+    await waitFor('the query endpoint', async () => {
+      if (endpoint!.child.exitCode !== null) throw new Error(`query-server exited: ${endpoint!.log()}`);
+      return (await fetch(`${endpointUrl}/healthz`).catch(() => undefined))?.ok ? true : undefined;
+    });
+    // Traffic every agent sees (one kernel): a Node server and a few requests.
+    http = spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'http-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    httpPort = Number(await new Promise<string>((resolve) => http!.stdout!.once('data', (d: Buffer) => resolve(d.toString()))));
+    for (const path of ['/json?x=1', '/json?x=1', '/json?x=1', '/missing', '/chunked']) {
+      await fetch(`http://127.0.0.1:${httpPort}${path}`).then((r) => r.text());
+    }
+  });
+
+  after(async () => {
+    await stop(http);
+    await stop(endpoint?.child);
+    for (const agent of agents) await stop(agent.child);
+    await run(join(ROOT, 'hack', 'testbed'), ['kubectl', 'delete', 'namespace', NAMESPACE, '--wait=false', '--ignore-not-found']);
+  });
+
+  it('merges partial aggregates from every agent into what the agents hold together', async () => {
+    const script = countsScript(httpPort);
+    const perAgent = await waitFor('every agent to hold the five server-side rows', async () => {
+      const results = await Promise.all(agents.map((a) => wispRun(a.server, script)));
+      const totals = results.map((r) => r.rows.reduce((n, row) => n + (row.n as number), 0));
+      return totals.every((t) => t === 5) ? results : undefined;
+    });
+    const merged = await wispRun(endpointUrl, script);
+    assert.equal(merged.stderr, '', 'no agent failed');
+    const byPath = (rows: Record<string, unknown>[]): Record<string, [number, number]> =>
+      Object.fromEntries(rows.map((r) => [r.req_path as string, [r.n as number, r.slowest as number]]));
+    const expected: Record<string, [number, number]> = {};
+    for (const result of perAgent) {
+      for (const [path, [n, slowest]] of Object.entries(byPath(result.rows))) {
+        const [sum, max] = expected[path] ?? [0, 0];
+        expected[path] = [sum + n, Math.max(max, slowest)];
+      }
+    }
+    assert.deepEqual(byPath(merged.rows), expected);
+    assert.deepEqual(Object.keys(expected).sort(), ['/chunked', '/json?x=1', '/missing']);
+    assert.equal(expected['/json?x=1']![0], 9, 'three requests seen by three agents');
+  });
+
+  it('reports an agent that cannot be reached beside the partial result', async () => {
+    const deadPort = await freePort();
+    await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({
+      apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+      metadata: { name: 'wisp-agent-dist-dead', namespace: NAMESPACE, labels: { 'wisp.dev/agent-lease': 'true' },
+        annotations: { 'wisp.dev/query-address': `127.0.0.1:${deadPort}`, 'wisp.dev/plan-version': '' } },
+      spec: { holderIdentity: 'dist-dead', leaseDurationSeconds: 300, renewTime: new Date().toISOString().replace('Z', '000Z') },
+    }) });
+    try {
+      const merged = await wispRun(endpointUrl, countsScript(httpPort));
+      assert.match(merged.stderr, new RegExp(`^wisp run: warning: node dist-dead \\(127\\.0\\.0\\.1:${deadPort}\\) did not answer: reach agent: ECONNREFUSED; results are partial\\n$`));
+      assert.equal(merged.rows.reduce((n, row) => n + (row.n as number), 0), 15, 'the three live agents still answer');
+    } finally {
+      await kubectlOk(['-n', NAMESPACE, 'delete', 'lease', 'wisp-agent-dist-dead']);
+    }
+  });
+
+  it('refuses a broken script before asking any agent, with line and column', async () => {
+    const result = await run(WISP, ['run', '--server', endpointUrl, '-'], { input: 'import px\npx.display(px.DataFrame("no_such_table"))\n' });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^wisp run: 2:\d+: .*no_such_table/);
+  });
+});
