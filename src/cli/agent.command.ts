@@ -1,12 +1,12 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { ClusterAgent } from '../agent/cluster/cluster-agent.ts';
 import { Agent, DEFAULTS, type AgentOptions } from '../agent/agent.ts';
 import { missingPrivileges } from '../agent/privileges.ts';
 import { parseListen } from '../agent/server/query-server.ts';
 import { CliError } from './client.ts';
+import { loadKubeConfig } from './kubeconfig.ts';
 import { mustParseBytes } from '../common/units.ts';
 
 export const AGENT_USAGE = `Usage: wisp agent --standalone [flags]
@@ -121,19 +121,6 @@ export async function startClusterAgent(options: ClusterOptions): Promise<Cluste
   return cluster;
 }
 
-/** kubectl's rules: --kubeconfig, else $KUBECONFIG / ~/.kube/config, else in-cluster; --context picks a context. */
-export function loadKubeConfig(options: { kubeconfig?: string; context?: string }): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  try {
-    if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
-    else kubeConfig.loadFromDefault();
-    if (options.context) kubeConfig.setCurrentContext(options.context);
-  } catch (error) {
-    throw new CliError(`load kubeconfig${options.kubeconfig ? ` ${options.kubeconfig}` : ''}: ${(error as Error).message}`);
-  }
-  if (!kubeConfig.getCurrentCluster()) throw new CliError('load kubeconfig: no current cluster (use --kubeconfig or --context)');
-  return kubeConfig;
-}
 
 function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;

@@ -27,10 +27,16 @@ export interface TableStatsJson {
 export class AgentClient {
   readonly server: string;
   readonly timeoutMs: number;
+  private readonly token: string | undefined;
 
-  constructor(server: string, timeoutMs = 30_000) {
+  constructor(server: string, options: { timeoutMs?: number; token?: string } = {}) {
     this.server = server.replace(/\/+$/, '');
-    this.timeoutMs = timeoutMs;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.token = options.token;
+  }
+
+  private headers(extra: Record<string, string>): Record<string, string> {
+    return this.token ? { ...extra, authorization: `Bearer ${this.token}` } : extra;
   }
 
   async query(script: string): Promise<OutputJson[]> {
@@ -39,7 +45,7 @@ export class AgentClient {
 
   /** Outputs, and from a cluster query endpoint one report per agent (failures included). */
   async queryWithReports(script: string): Promise<{ outputs: OutputJson[]; agents: AgentReportJson[] }> {
-    const body = await this.request('/api/v1/query', { method: 'POST', body: JSON.stringify({ script }), headers: { 'content-type': 'application/json' } });
+    const body = await this.request('/api/v1/query', { method: 'POST', body: JSON.stringify({ script }), headers: this.headers({ 'content-type': 'application/json' }) });
     const { outputs, agents } = body as { outputs: OutputJson[]; agents?: AgentReportJson[] };
     return { outputs, agents: agents ?? [] };
   }
@@ -50,7 +56,7 @@ export class AgentClient {
     try {
       response = await fetch(`${this.server}/api/v1/query`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/vnd.apache.arrow.stream' },
+        headers: this.headers({ 'content-type': 'application/json', accept: 'application/vnd.apache.arrow.stream' }),
         body: JSON.stringify({ script, ...(output !== undefined && { output }) }),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
@@ -67,7 +73,7 @@ export class AgentClient {
   }
 
   async tables(): Promise<TableStatsJson[]> {
-    return ((await this.request('/api/v1/tables', { method: 'GET' })) as { tables: TableStatsJson[] }).tables;
+    return ((await this.request('/api/v1/tables', { method: 'GET', headers: this.headers({}) })) as { tables: TableStatsJson[] }).tables;
   }
 
   private async request(path: string, init: RequestInit): Promise<unknown> {

@@ -1,14 +1,18 @@
 import { parseArgs } from 'node:util';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
+import { KubernetesAccessControl } from '../query/endpoint/access-control.ts';
 import { LeaseAgentDirectory } from '../query/endpoint/agent-directory.ts';
 import { DEFAULTS, QueryEndpoint } from '../query/endpoint/query-endpoint.ts';
-import { loadKubeConfig } from './agent.command.ts';
+import { loadKubeConfig } from './kubeconfig.ts';
 
 export const QUERY_SERVER_USAGE = `Usage: wisp query-server [--kubeconfig PATH] [--context NAME] [-n NAMESPACE] [--listen HOST:PORT]
 
 The cluster query endpoint: runs each script's node fragments on every live agent (found through
 their Leases in NAMESPACE, default wisp-system), merges the results, and reports per-agent failures
-beside them. wisp run --server http://HOST:PORT talks to it like to an agent.
+beside them. wisp run --server http://HOST:PORT talks to it like to an agent, with the bearer token
+of its kubeconfig: a user sees only rows of pods in namespaces where they may get pods (rows without
+a pod only when they may get pods in every namespace).
 --listen           default ${DEFAULTS.listen}
 --agent-timeout    longest wait for one agent, in ms (default ${DEFAULTS.agentTimeoutMs})`;
 
@@ -30,8 +34,11 @@ export async function queryServerCommand(args: string[]): Promise<number> {
     ...(values.kubeconfig !== undefined && { kubeconfig: values.kubeconfig }),
     ...(values.context !== undefined && { context: values.context }),
   });
+  const core = kubeConfig.makeApiClient(CoreV1Api);
   const endpoint = new QueryEndpoint({
     directory: new LeaseAgentDirectory(kubeConfig, values.namespace),
+    // Every request carries a Kubernetes bearer token: TokenReview, then SubjectAccessReview on pods.
+    access: new KubernetesAccessControl(kubeConfig, async () => (await core.listNamespace()).items.map((n) => n.metadata?.name ?? '').filter(Boolean)),
     listen: values.listen,
     ...(values['agent-timeout'] !== undefined && { agentTimeoutMs: Number(values['agent-timeout']) }),
   });

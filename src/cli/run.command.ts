@@ -1,11 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { loadKubeConfig } from './kubeconfig.ts';
 import { AgentClient, CliError, DEFAULT_SERVER } from './client.ts';
 import { formatOutputs, OUTPUT_FORMATS, type OutputFormat } from './format.ts';
 
-export const RUN_USAGE = `Usage: wisp run [--server URL] [-o table|json|csv|arrow] [--table NAME] FILE|-
+export const RUN_USAGE = `Usage: wisp run [--server URL] [--kubeconfig PATH] [--context NAME] [-o table|json|csv|arrow] [--table NAME] FILE|-
 
 Runs a PxL script on the agent and prints its outputs. "-" reads the script from stdin.
+--kubeconfig/--context: send that user's bearer token (a cluster query endpoint requires one).
 -o arrow writes one output as an Arrow IPC stream (application/vnd.apache.arrow.stream):
 the only one, or the one --table names.`;
 
@@ -17,6 +19,8 @@ export async function runCommand(args: string[], env: { server?: string }): Prom
       server: { type: 'string' },
       output: { type: 'string', short: 'o', default: 'table' },
       table: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -30,7 +34,8 @@ export async function runCommand(args: string[], env: { server?: string }): Prom
   const script = file === '-' ? await readStdin() : await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new CliError(`read script ${file}: ${error.code ?? error.message}`);
   });
-  const client = new AgentClient(values.server ?? env.server ?? DEFAULT_SERVER);
+  const token = values.kubeconfig !== undefined || values.context !== undefined ? bearerToken(values) : undefined;
+  const client = new AgentClient(values.server ?? env.server ?? DEFAULT_SERVER, token === undefined ? {} : { token });
   try {
     if (format === 'arrow') {
       const bytes = await client.queryArrow(script, values.table);
@@ -58,4 +63,12 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The current user's bearer token from a kubeconfig (token users, as kubectl create token gives). */
+function bearerToken(options: { kubeconfig?: string; context?: string }): string {
+  const kubeConfig = loadKubeConfig(options);
+  const token = kubeConfig.getCurrentUser()?.token;
+  if (!token) throw new CliError(`the kubeconfig user ${kubeConfig.getCurrentUser()?.name ?? '?'} has no token; use a token-based context`);
+  return token;
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import { freePort, requireBuilt, requireRoot, ROOT, run, stop, waitFor, WISP } from '../support/processes.ts';
 import { ensureTestbed, kubectlOk } from '../support/testbed.ts';
+import { serviceAccountKubeconfig } from './support/cluster.ts';
 
 const NAMESPACE = 'wisp-dist-test';
 const NODES = ['dist-a', 'dist-b', 'dist-c'];
@@ -19,8 +20,11 @@ function startProcess(args: readonly string[]): { child: ChildProcess; log: () =
   return { child, log: () => stderr };
 }
 
-async function wispRun(server: string, script: string): Promise<{ rows: Record<string, unknown>[]; stderr: string }> {
-  const result = await run(WISP, ['run', '--server', server, '-o', 'json', '-'], { input: script });
+let adminKubeconfig = '';
+
+/** wisp run against an agent or the endpoint; the endpoint needs a bearer token (the admin's unless `kubeconfig` says). */
+async function wispRun(server: string, script: string, kubeconfig = adminKubeconfig): Promise<{ rows: Record<string, unknown>[]; stderr: string }> {
+  const result = await run(WISP, ['run', '--server', server, '--kubeconfig', kubeconfig, '-o', 'json', '-'], { input: script });
   if (result.code !== 0) throw new Error(`wisp run (${server}) failed: ${result.stderr.trim()}`);
   return { rows: result.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>), stderr: result.stderr };
 }
@@ -46,6 +50,7 @@ describe('queries across agents (real kube-apiserver, eBPF agents)', function ()
     requireRoot('eBPF agents');
     requireBuilt();
     const testbed = await ensureTestbed();
+    adminKubeconfig = testbed.kubeconfig;
     await run(join(ROOT, 'hack', 'testbed'), ['kubectl', 'delete', 'namespace', NAMESPACE, '--wait=true', '--ignore-not-found']);
     await kubectlOk(['create', 'namespace', NAMESPACE]);
     for (const node of NODES) {
@@ -125,8 +130,54 @@ describe('queries across agents (real kube-apiserver, eBPF agents)', function ()
     }
   });
 
+  describe('access control (TokenReview, SubjectAccessReview)', () => {
+    before(async () => {
+      for (const sa of ['reads-everything', 'reads-one-namespace', 'reads-nothing']) await kubectlOk(['-n', NAMESPACE, 'create', 'serviceaccount', sa]);
+      await kubectlOk(['create', 'clusterrolebinding', 'wisp-dist-reads-everything', '--clusterrole=view', `--serviceaccount=${NAMESPACE}:reads-everything`]);
+      await kubectlOk(['-n', NAMESPACE, 'create', 'rolebinding', 'reads-one-namespace', '--clusterrole=view', `--serviceaccount=${NAMESPACE}:reads-one-namespace`]);
+    });
+    after(async () => {
+      await run(join(ROOT, 'hack', 'testbed'), ['kubectl', 'delete', 'clusterrolebinding', 'wisp-dist-reads-everything', '--ignore-not-found']);
+    });
+
+    it('refuses a request without a bearer token in one line', async () => {
+      const result = await run(WISP, ['run', '--server', endpointUrl, '-'], { input: countsScript(httpPort) });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^wisp run: no bearer token: use a kubeconfig with a token/);
+    });
+
+    it('refuses a token the API server does not accept', async () => {
+      const kubeconfig = await serviceAccountKubeconfig(NAMESPACE, 'reads-nothing');
+      const forged = join(ROOT, '.cache', 'forged-kubeconfig.json');
+      const { writeFileSync, readFileSync } = await import('node:fs');
+      const config = JSON.parse(readFileSync(kubeconfig, 'utf8')) as { users: { user: { token: string } }[] };
+      config.users[0]!.user.token = 'not-a-real-token';
+      writeFileSync(forged, JSON.stringify(config), { mode: 0o600 });
+      const result = await run(WISP, ['run', '--server', endpointUrl, '--kubeconfig', forged, '-'], { input: countsScript(httpPort) });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^wisp run: the API server did not accept the token/);
+    });
+
+    it('shows every row to a user who may get pods in every namespace', async () => {
+      const merged = await wispRun(endpointUrl, countsScript(httpPort), await serviceAccountKubeconfig(NAMESPACE, 'reads-everything'));
+      assert.equal(merged.rows.reduce((n, row) => n + (row.n as number), 0), 15);
+    });
+
+    it('shows a user who may get pods in one namespace only rows of pods there (these rows have no pod)', async () => {
+      const merged = await wispRun(endpointUrl, countsScript(httpPort), await serviceAccountKubeconfig(NAMESPACE, 'reads-one-namespace'));
+      assert.deepEqual(merged.rows, []);
+    });
+
+    it('refuses a user who may get pods nowhere', async () => {
+      const kubeconfig = await serviceAccountKubeconfig(NAMESPACE, 'reads-nothing');
+      const result = await run(WISP, ['run', '--server', endpointUrl, '--kubeconfig', kubeconfig, '-'], { input: countsScript(httpPort) });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, new RegExp(`^wisp run: system:serviceaccount:${NAMESPACE}:reads-nothing may not get pods in any namespace\n$`));
+    });
+  });
+
   it('refuses a broken script before asking any agent, with line and column', async () => {
-    const result = await run(WISP, ['run', '--server', endpointUrl, '-'], { input: 'import px\npx.display(px.DataFrame("no_such_table"))\n' });
+    const result = await run(WISP, ['run', '--server', endpointUrl, '--kubeconfig', adminKubeconfig, '-'], { input: 'import px\npx.display(px.DataFrame("no_such_table"))\n' });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /^wisp run: 2:\d+: .*no_such_table/);
   });

@@ -9,7 +9,9 @@ import type { CompiledQuery } from '../plan.ts';
 import { compileScript } from '../pxl.compiler.ts';
 import { QueryError } from '../query-error.ts';
 import { resultToJson } from '../result-json.ts';
+import { AccessError, type AccessControl, type RowScope } from './access-control.ts';
 import type { AgentAddress, AgentDirectory } from './agent-directory.ts';
+import { scopeToNamespaces } from './row-scope.ts';
 
 export const DEFAULTS = Object.freeze({
   listen: '127.0.0.1:7080',
@@ -23,6 +25,8 @@ export const DEFAULTS = Object.freeze({
 
 export interface QueryEndpointOptions {
   directory: AgentDirectory;
+  /** Who may query what. Absent only for a loopback-bound endpoint in tests of the merge alone. */
+  access?: AccessControl;
   listen?: string;
   agentTimeoutMs?: number;
   maxAgentResultBytes?: number;
@@ -46,7 +50,7 @@ export interface AgentReport {
  * are never mistaken for whole ones.
  */
 export class QueryEndpoint {
-  private readonly options: Required<Omit<QueryEndpointOptions, 'nowNs'>> & { nowNs: () => bigint };
+  private readonly options: Required<Omit<QueryEndpointOptions, 'nowNs' | 'access'>> & { nowNs: () => bigint; access?: AccessControl };
   private readonly server: Server;
 
   constructor(options: QueryEndpointOptions) {
@@ -77,8 +81,11 @@ export class QueryEndpoint {
   }
 
   /** Runs a script across the cluster (also used directly by tests). */
-  async run(script: string): Promise<{ compiled: CompiledQuery; result: ReturnType<typeof executeMerge>; agents: AgentReport[] }> {
-    const compiled = compileScript(script, { getTable: (name) => builtinTables.get(name) }, { nowNs: this.options.nowNs() });
+  async run(script: string, scope: RowScope = { allNamespaces: true, namespaces: [] }): Promise<{ compiled: CompiledQuery; result: ReturnType<typeof executeMerge>; agents: AgentReport[] }> {
+    const compiled = scopeToNamespaces(
+      compileScript(script, { getTable: (name) => builtinTables.get(name) }, { nowNs: this.options.nowNs() }),
+      scope,
+    );
     const listing = await this.options.directory.list();
     const agents: AgentReport[] = listing.unreachable.map((u) => ({ node: u.node, ok: false, error: u.error }));
     // results[output][fragment] = chunks from every agent that answered.
@@ -98,6 +105,16 @@ export class QueryEndpoint {
     agents.sort((a, b) => a.node.localeCompare(b.node));
     const result = executeMerge(compiled, (output, fragment) => results[output]?.[fragment] ?? [], { maxOutputRows: this.options.maxOutputRows });
     return { compiled, result, agents };
+  }
+
+  /** Authenticates the request's bearer token and works out which rows it may read. */
+  private async authorize(req: IncomingMessage): Promise<RowScope> {
+    const access = this.options.access;
+    if (!access) return { allNamespaces: true, namespaces: [] };
+    const header = req.headers.authorization ?? '';
+    const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    const requester = await access.authenticate(token);
+    return access.scope(requester);
   }
 
   private async fetchFragment(agent: AgentAddress, planVersion: number, fragment: unknown): Promise<Uint8Array> {
@@ -147,8 +164,16 @@ export class QueryEndpoint {
       sendJson(res, 400, { error: 'request body needs a "script" string' });
       return;
     }
+    let scope: RowScope | undefined;
     try {
-      const { result, agents } = await this.run(request.script);
+      scope = await this.authorize(req);
+    } catch (error) {
+      if (error instanceof AccessError) sendJson(res, error.status, { error: error.message });
+      else sendJson(res, 502, { error: `check access with the API server: ${(error as Error).message}` });
+      return;
+    }
+    try {
+      const { result, agents } = await this.run(request.script, scope);
       const failed = agents.filter((a) => !a.ok);
       const header = { 'x-wisp-agents': String(agents.length), 'x-wisp-agents-failed': String(failed.length) };
       if (!(req.headers.accept ?? '').includes(ARROW_STREAM_TYPE)) {
