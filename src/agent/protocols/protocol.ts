@@ -5,7 +5,7 @@
 // first bytes of the stream. HTTP/1 is the only entry today; pgsql, mysql,
 // redis, dns and http2 add a spec (and a sink method) without tracker changes.
 
-import type { TraceRole } from '../bpf/events.ts';
+import type { ConnOpenEvent } from '../bpf/events.ts';
 import type { Counters } from '../conn/counters.ts';
 import type { HttpExchange } from './http1/http-exchange.ts';
 
@@ -26,21 +26,12 @@ export const InferResult = {
 } as const;
 export type InferResult = (typeof InferResult)[keyof typeof InferResult];
 
-/** Immutable facts about one traced connection, shared by all its records. */
-export interface ConnectionInfo {
-  readonly connId: number;
-  readonly pid: number;
-  readonly fd: number;
-  /** Task start time (CLOCK_MONOTONIC ns); with pid and the agent id it forms the upid. */
-  readonly processStartNs: number;
-  /** Client or Server; Unknown at open is replaced by the role inferred from the traffic. */
-  readonly role: TraceRole;
-  readonly family: 4 | 6;
-  readonly localAddr: string;
-  readonly localPort: number;
-  readonly remoteAddr: string;
-  readonly remotePort: number;
-  /** CLOCK_MONOTONIC ns of the accept/connect. */
+/**
+ * Immutable facts about one traced connection, shared by all its records:
+ * what its open event said (role Unknown at open is replaced by the role
+ * inferred from the traffic), and when it opened (CLOCK_MONOTONIC ns).
+ */
+export interface ConnectionInfo extends Omit<ConnOpenEvent, 'timestampNs'> {
   readonly openedNs: number;
 }
 
