@@ -75,6 +75,14 @@ describe('wisp CLI on bad input', function () {
       assert.match(result.stderr, /^wisp run: the script has 2 outputs; pick one of: a, b\n$/);
     });
 
+    it('reports the agent serving, its tables and whether anything was dropped', async () => {
+      const result = await run(WISP, ['status', '--server', agent.server]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^agent http:\/\/127\.0\.0\.1:\d+: serving\n/);
+      assert.match(result.stdout, /^http_events\s+\d+/m);
+      assert.match(result.stdout, /\n(no drops|non-zero drop and error counters:)\n/);
+    });
+
     it('lists http_events with its columns', async () => {
       const result = await run(WISP, ['tables', '--server', agent.server, '-o', 'json']);
       assert.equal(result.code, 0, result.stderr);

@@ -11,6 +11,7 @@ Commands:
   query-server         the cluster query endpoint: fans scripts out to every agent and merges
   run FILE|-           run a PxL script and print its outputs
   tables               list the agent's tables
+  status               an agent's health, tables and drops; or the cluster's Collectors (--kubeconfig)
   demo                 run an agent and a small HTTP workload, showing live traffic
 
 Run "wisp COMMAND --help" for a command's flags.`;
@@ -30,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
     case 'operator': return (await import('./operator.command.ts')).operatorCommand(args);
     case 'query-server': return (await import('./query-server.command.ts')).queryServerCommand(args);
     case 'run': await (await import('./run.command.ts')).runCommand(args, env); return 0;
+    case 'status': return (await import('./status.command.ts')).statusCommand(args, env);
     case 'tables': await (await import('./tables.command.ts')).tablesCommand(args, env); return 0;
     case 'demo': return (await import('./demo.command.ts')).demoCommand(args);
     case undefined: case '-h': case '--help': case 'help':
