@@ -6,11 +6,13 @@ import { operatorPropagationBench } from './operator-propagation.bench.ts';
 import { operatorScaleBench } from './operator-scale.bench.ts';
 import { pipelineBench } from './pipeline.bench.ts';
 import { queryFilterBench } from './query-filter.bench.ts';
+import { queryGroupbyBench } from './query-groupby.bench.ts';
 
 const only = process.argv[2];
 const benches: [string, () => Promise<void>][] = [
   ['pipeline', pipelineBench],
   ['query', queryFilterBench],
+  ['groupby', queryGroupbyBench],
   ['overhead', nginxOverheadBench],
   ['memory', agentMemoryBench],
   ['propagation', operatorPropagationBench],

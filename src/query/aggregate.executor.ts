@@ -14,7 +14,7 @@ import type { Chunk } from './expression.evaluator.ts';
 import { GroupTable } from './group.table.ts';
 import type { AggregateNode, AggregateSpec, PlanColumn } from './plan.ts';
 import { TDigest } from './tdigest.ts';
-import { utf8FromStrings, vectorStringAt, type StringVector, type Vector } from './vector.ts';
+import { int64ToFloat, utf8FromStrings, vectorStringAt, type StringVector, type Vector } from './vector.ts';
 
 /** The output type of an aggregate. */
 export function aggregateResultType(spec: Pick<AggregateSpec, 'fn' | 'inputType'>): ColumnType {
@@ -230,12 +230,16 @@ class AnyAccumulator implements Accumulator {
 
 class QuantilesAccumulator implements Accumulator {
   readonly #digests: TDigest[] = [];
+  /** int64 inputs as floats (reused per chunk). */
+  #floats = new Float64Array(0);
   ensure(groups: number): void { while (this.#digests.length < groups) this.#digests.push(new TDigest()); }
   update(groups: Int32Array, length: number, input: Vector): void {
     const digests = this.#digests;
-    if (input.storage === 'bigint') for (let i = 0; i < length; i++) (digests[groups[i] as number] as TDigest).add(Number(input.values[i] as bigint));
-    else if (input.storage === 'float') for (let i = 0; i < length; i++) (digests[groups[i] as number] as TDigest).add(input.values[i] as number);
+    let values: Float64Array;
+    if (input.storage === 'bigint') values = int64ToFloat(input.values, length, this.#floats = growFloat(this.#floats, length));
+    else if (input.storage === 'float') values = input.values;
     else throw new Error(`aggregate: no quantiles of ${input.type}`);
+    for (let i = 0; i < length; i++) (digests[groups[i] as number] as TDigest).add(values[i] as number);
   }
   merge(groups: Int32Array, length: number, partials: readonly Vector[]): void {
     const states = partials[0] as StringVector;

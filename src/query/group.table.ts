@@ -203,8 +203,67 @@ function keyColumn(type: ColumnType): KeyColumn {
   }
 }
 
-/** Ids of one key column must stay below this so two of them pack into a safe integer. */
+/** Ids of one key column must stay below this (they index typed arrays). */
 const PACK = 2 ** 26;
+
+/**
+ * Open-addressing hash table (linear probing, typed arrays) from a pair of
+ * non-negative int32s to dense ids 0, 1, … in order of insertion.
+ */
+class PairTable {
+  #firsts = new Int32Array(256);
+  #seconds = new Int32Array(256);
+  /** id + 1 per slot; 0 = empty. */
+  #ids = new Int32Array(256);
+  #mask = 255;
+  size = 0;
+
+  /** The id of (a, b), or -(the new id) − 1 when it was just added. */
+  idOf(a: number, b: number): number {
+    let mask = this.#mask;
+    let slot = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 0x7f4a7c15, 0x85ebca6b)) >>> 0;
+    slot = (slot ^ (slot >>> 15)) & mask;
+    const ids = this.#ids;
+    for (;;) {
+      const id = ids[slot] as number;
+      if (id === 0) break;
+      if (this.#firsts[slot] === a && this.#seconds[slot] === b) return id - 1;
+      slot = (slot + 1) & mask;
+    }
+    const id = this.size++;
+    ids[slot] = id + 1;
+    this.#firsts[slot] = a;
+    this.#seconds[slot] = b;
+    if (this.size * 2 > mask) {
+      this.#grow();
+      mask = this.#mask;
+    }
+    return -id - 1;
+  }
+
+  #grow(): void {
+    const firsts = this.#firsts;
+    const seconds = this.#seconds;
+    const ids = this.#ids;
+    const capacity = ids.length * 2;
+    this.#firsts = new Int32Array(capacity);
+    this.#seconds = new Int32Array(capacity);
+    this.#ids = new Int32Array(capacity);
+    this.#mask = capacity - 1;
+    for (let s = 0; s < ids.length; s++) {
+      const id = ids[s] as number;
+      if (id === 0) continue;
+      const a = firsts[s] as number;
+      const b = seconds[s] as number;
+      let slot = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 0x7f4a7c15, 0x85ebca6b)) >>> 0;
+      slot = (slot ^ (slot >>> 15)) & this.#mask;
+      while (this.#ids[slot] !== 0) slot = (slot + 1) & this.#mask;
+      this.#ids[slot] = id;
+      this.#firsts[slot] = a;
+      this.#seconds[slot] = b;
+    }
+  }
+}
 
 /**
  * Assigns dense group ids (0, 1, … in order of first appearance) to rows by
@@ -213,8 +272,8 @@ const PACK = 2 ** 26;
  */
 export class GroupTable {
   readonly #keys: KeyColumn[];
-  /** levels[c - 1]: (id of the prefix up to column c − 1) · PACK + id in column c → id of the prefix up to c. */
-  readonly #levels: Map<number, number>[] = [];
+  /** levels[c - 1]: (id of the prefix up to column c − 1, id in column c) → id of the prefix up to c. */
+  readonly #levels: PairTable[] = [];
   /** Per key column: the column-local id of each group. */
   readonly #groupKeyIds: IntList[];
   #count: number;
@@ -222,7 +281,7 @@ export class GroupTable {
 
   constructor(types: readonly ColumnType[]) {
     this.#keys = types.map(keyColumn);
-    for (let c = 1; c < types.length; c++) this.#levels.push(new Map());
+    for (let c = 1; c < types.length; c++) this.#levels.push(new PairTable());
     this.#groupKeyIds = types.map(() => new IntList());
     this.#count = types.length === 0 ? 1 : 0;
   }
@@ -257,24 +316,33 @@ export class GroupTable {
     }
     groups.set(first.subarray(0, length));
     for (let c = 1; c < k; c++) {
-      const level = this.#levels[c - 1] as Map<number, number>;
+      const level = this.#levels[c - 1] as PairTable;
       const columnIds = ids[c] as Int32Array;
       const last = c === k - 1;
+      // Runs of the same pair (sorted or binned keys) skip the look-up.
+      let lastPrefix = -1;
+      let lastId = -1;
+      let lastNext = -1;
       for (let i = 0; i < length; i++) {
         const prefix = groups[i] as number;
         const id = columnIds[i] as number;
+        if (prefix === lastPrefix && id === lastId) {
+          groups[i] = lastNext;
+          continue;
+        }
         if (prefix >= PACK || id >= PACK) throw new Error(`group rows: more than ${PACK} distinct keys`);
-        const key = prefix * PACK + id;
-        let next = level.get(key);
-        if (next === undefined) {
-          next = level.size;
-          level.set(key, next);
+        let next = level.idOf(prefix, id);
+        if (next < 0) {
+          next = -next - 1;
           if (last) {
             for (let kc = 0; kc < k; kc++) (this.#groupKeyIds[kc] as IntList).push((ids[kc] as Int32Array)[i] as number);
             this.#count = next + 1;
           }
         }
         groups[i] = next;
+        lastPrefix = prefix;
+        lastId = id;
+        lastNext = next;
       }
     }
     return groups;

@@ -7,7 +7,7 @@ import { prepareExpression, type Chunk } from './expression.evaluator.ts';
 import { runJoin, runUnion } from './join.executor.ts';
 import { DEFAULT_KERNEL_CONTEXT, EMPTY_METADATA_RESOLVER, type KernelContext, type MetadataResolver } from './metadata.ts';
 import type { CompiledQuery, PlanColumn, PlanNode } from './plan.ts';
-import { gather, planColumnArrowType, selectionFromMask, slice, vectorFromArrow, vectorToArrow, asVector, type Vector } from './vector.ts';
+import { gather, int64RangeMask, planColumnArrowType, selectionFromMask, slice, vectorFromArrow, vectorToArrow, asVector, type Vector } from './vector.ts';
 
 export interface ExecuteOptions {
   /** Rows kept per output; more are cut and the output is marked truncated. */
@@ -126,14 +126,7 @@ function* scanMemory(node: Extract<PlanNode, { op: 'memorySource' }>, context: R
     const children = batch.data.children;
     const time = vectorFromArrow(children[fieldIndex('time_')] as Data, 'time64ns');
     const mask = new Uint8Array(batch.numRows);
-    const times = (time as { values: BigInt64Array }).values;
-    let count = 0;
-    for (let i = 0; i < times.length; i++) {
-      const t = times[i] as bigint;
-      const inside = t >= startNs && t < endNs ? 1 : 0;
-      mask[i] = inside;
-      count += inside;
-    }
+    const count = int64RangeMask((time as { values: BigInt64Array }).values, startNs, endNs, mask);
     if (count === 0) continue;
     const vectors: Vector[] = node.columns.map((c) => (c.name === 'time_' ? time : vectorFromArrow(children[fieldIndex(c.name)] as Data, c.type)));
     const chunk: Chunk = { length: batch.numRows, vectors };

@@ -24,6 +24,16 @@ function k1(q: number): number {
   return (TDIGEST_COMPRESSION / (2 * Math.PI)) * Math.asin(2 * q - 1);
 }
 
+/** The q where k1(q) = kLeft + 1 (1 when k1 never gets there): the inverse of k1. */
+function k1Limit(kLeft: number): number {
+  const angle = ((kLeft + 1) * 2 * Math.PI) / TDIGEST_COMPRESSION;
+  return angle >= Math.PI / 2 ? 1 : (Math.sin(angle) + 1) / 2;
+}
+
+/** Shared merge buffers of #compressPoints (single-threaded, never re-entered). */
+let scratchMeans = new Float64Array(2 * BUFFER_POINTS);
+let scratchWeights = new Float64Array(2 * BUFFER_POINTS);
+
 export class TDigest {
   #means = new Float64Array(16);
   #weights = new Float64Array(16);
@@ -32,6 +42,8 @@ export class TDigest {
   #pendingMeans = new Float64Array(BUFFER_POINTS);
   #pendingWeights = new Float64Array(BUFFER_POINTS);
   #pending = 0;
+  /** Whether every pending weight is 1 (single points): #compress sorts them natively and merges. */
+  #pendingUnit = true;
   #min = Infinity;
   #max = -Infinity;
   #total = 0;
@@ -45,6 +57,7 @@ export class TDigest {
     if (this.#pending === this.#pendingMeans.length) this.#compress();
     this.#pendingMeans[this.#pending] = value;
     this.#pendingWeights[this.#pending] = weight;
+    if (weight !== 1) this.#pendingUnit = false;
     this.#pending++;
     this.#total += weight;
     if (value < this.#min) this.#min = value;
@@ -61,6 +74,8 @@ export class TDigest {
 
   #compress(): void {
     if (this.#pending === 0) return;
+    if (this.#pendingUnit && this.#compressPoints()) return;
+    this.#pendingUnit = true;
     const n = this.#size + this.#pending;
     const means = new Float64Array(n);
     const weights = new Float64Array(n);
@@ -73,45 +88,113 @@ export class TDigest {
     for (let i = 0; i < n; i++) order[i] = i;
     // Ties broken by weight so the result does not depend on arrival order.
     order.sort((a, b) => (means[a] as number) - (means[b] as number) || (weights[a] as number) - (weights[b] as number));
-    const outMeans = new Float64Array(Math.max(n, 16));
-    const outWeights = new Float64Array(Math.max(n, 16));
-    if (n <= EXACT_CENTROIDS) {
-      for (let i = 0; i < n; i++) {
-        outMeans[i] = means[order[i] as number] as number;
-        outWeights[i] = weights[order[i] as number] as number;
+    const sortedMeans = new Float64Array(n);
+    const sortedWeights = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      sortedMeans[i] = means[order[i] as number] as number;
+      sortedWeights[i] = weights[order[i] as number] as number;
+    }
+    this.#means = new Float64Array(Math.max(n, 16));
+    this.#weights = new Float64Array(Math.max(n, 16));
+    this.#mergeSorted(sortedMeans, sortedWeights, n);
+  }
+
+  /**
+   * The fast #compress when every pending entry is a single point: sorts the
+   * points natively (no comparator) and merges them with the centroids,
+   * which are kept sorted. The result is the one the general path gives
+   * (same order, ties by weight), checked: false when the centroids are not
+   * in (mean, weight) order, and the general path runs instead.
+   */
+  #compressPoints(): boolean {
+    const size = this.#size;
+    const means = this.#means;
+    const weights = this.#weights;
+    for (let i = 1; i < size; i++) {
+      const a = means[i - 1] as number;
+      const b = means[i] as number;
+      if (!(a < b || (a === b && (weights[i - 1] as number) <= (weights[i] as number)))) return false;
+    }
+    const pending = this.#pending;
+    const points = this.#pendingMeans.subarray(0, pending).sort();
+    this.#pending = 0;
+    const n = size + pending;
+    if (scratchMeans.length < n) {
+      scratchMeans = new Float64Array(n * 2);
+      scratchWeights = new Float64Array(n * 2);
+    }
+    const sortedMeans = scratchMeans;
+    const sortedWeights = scratchWeights;
+    // Merge: a point (weight 1) goes before a centroid of equal mean and weight >= 1.
+    let c = 0;
+    let p = 0;
+    let at = 0;
+    while (c < size && p < pending) {
+      const point = points[p] as number;
+      const mean = means[c] as number;
+      if (point < mean || (point === mean && (weights[c] as number) >= 1)) {
+        sortedMeans[at] = point;
+        sortedWeights[at++] = 1;
+        p++;
+      } else {
+        sortedMeans[at] = mean;
+        sortedWeights[at++] = weights[c++] as number;
       }
-      this.#means = outMeans;
-      this.#weights = outWeights;
+    }
+    while (p < pending) {
+      sortedMeans[at] = points[p++] as number;
+      sortedWeights[at++] = 1;
+    }
+    while (c < size) {
+      sortedMeans[at] = means[c] as number;
+      sortedWeights[at++] = weights[c++] as number;
+    }
+    if (means.length < n) {
+      this.#means = new Float64Array(Math.max(n, 2 * means.length));
+      this.#weights = new Float64Array(Math.max(n, 2 * means.length));
+    }
+    this.#mergeSorted(sortedMeans, sortedWeights, n);
+    return true;
+  }
+
+  /** Sets the centroids from `n` entries sorted by (mean, weight): all of them up to EXACT_CENTROIDS, else merged under k1. #means and #weights must hold n. */
+  #mergeSorted(means: Float64Array, weights: Float64Array, n: number): void {
+    const outMeans = this.#means;
+    const outWeights = this.#weights;
+    if (n <= EXACT_CENTROIDS) {
+      outMeans.set(means.subarray(0, n));
+      outWeights.set(weights.subarray(0, n));
       this.#size = n;
       return;
     }
     const total = this.#total;
     let size = 0;
-    let mean = means[order[0] as number] as number;
-    let weight = weights[order[0] as number] as number;
+    let mean = means[0] as number;
+    let weight = weights[0] as number;
     let weightSoFar = 0;
     let kLeft = k1(0);
+    let qLimit = k1Limit(kLeft);
     for (let i = 1; i < n; i++) {
-      const at = order[i] as number;
-      const w = weights[at] as number;
-      if (k1(Math.min(1, (weightSoFar + weight + w) / total)) - kLeft <= 1) {
+      const w = weights[i] as number;
+      const q = Math.min(1, (weightSoFar + weight + w) / total);
+      // k1(q) − kLeft <= 1 decided without asin away from the limit (k1 is steep: |q − qLimit| > 1e-9 puts k1 > 3e-8 off, far beyond its rounding error).
+      if (q < qLimit - 1e-9 || (q <= qLimit + 1e-9 && k1(q) - kLeft <= 1)) {
         weight += w;
-        mean += ((means[at] as number) - mean) * (w / weight);
+        mean += ((means[i] as number) - mean) * (w / weight);
       } else {
         outMeans[size] = mean;
         outWeights[size] = weight;
         size++;
         weightSoFar += weight;
         kLeft = k1(Math.min(1, weightSoFar / total));
-        mean = means[at] as number;
+        qLimit = k1Limit(kLeft);
+        mean = means[i] as number;
         weight = w;
       }
     }
     outMeans[size] = mean;
     outWeights[size] = weight;
     size++;
-    this.#means = outMeans;
-    this.#weights = outWeights;
     this.#size = size;
   }
 

@@ -255,6 +255,62 @@ export function dictionaryEncode(vector: Utf8Vector): DictVector {
   return { storage: 'dict', type: vector.type, length: vector.length, codes, dictionary: utf8FromStrings(distinct) };
 }
 
+// --- int64 without BigInt ------------------------------------------------------
+
+/** Whether typed arrays are little-endian here (the Int32Array views below assume it). */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** The 32-bit halves of int64 values, [low, high] per value (little-endian only). */
+export function int64Words(values: BigInt64Array): Int32Array {
+  return new Int32Array(values.buffer, values.byteOffset, values.length * 2);
+}
+
+/**
+ * Number(value) of each of the first `length` values, without a BigInt per
+ * row: high·2³² + low is exact and rounds once, like Number(bigint).
+ */
+export function int64ToFloat(values: BigInt64Array, length: number, out: Float64Array = new Float64Array(length)): Float64Array {
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < length; i++) out[i] = Number(values[i] as bigint);
+    return out;
+  }
+  const words = int64Words(values);
+  for (let i = 0; i < length; i++) out[i] = (words[2 * i + 1] as number) * 4294967296 + ((words[2 * i] as number) >>> 0);
+  return out;
+}
+
+/**
+ * Sets mask[i] to 1 where start <= values[i] < end, else 0; returns how many
+ * are 1. Compares 32-bit halves (no BigInt per row) when the bounds are int64s.
+ */
+export function int64RangeMask(values: BigInt64Array, start: bigint, end: bigint, mask: Uint8Array): number {
+  const n = values.length;
+  let count = 0;
+  const inInt64 = (v: bigint): boolean => BigInt.asIntN(64, v) === v;
+  if (!LITTLE_ENDIAN || !inInt64(start) || !inInt64(end)) {
+    for (let i = 0; i < n; i++) {
+      const t = values[i] as bigint;
+      const inside = t >= start && t < end ? 1 : 0;
+      mask[i] = inside;
+      count += inside;
+    }
+    return count;
+  }
+  const startHi = Number(start >> 32n);
+  const startLo = Number(BigInt.asUintN(32, start));
+  const endHi = Number(end >> 32n);
+  const endLo = Number(BigInt.asUintN(32, end));
+  const words = int64Words(values);
+  for (let i = 0; i < n; i++) {
+    const hi = words[2 * i + 1] as number;
+    const lo = (words[2 * i] as number) >>> 0;
+    const inside = (hi > startHi || (hi === startHi && lo >= startLo)) && (hi < endHi || (hi === endHi && lo < endLo)) ? 1 : 0;
+    mask[i] = inside;
+    count += inside;
+  }
+  return count;
+}
+
 // --- selection ------------------------------------------------------------------
 
 /** Row indexes where `mask` is 1 (`count` of them, as counted by the caller). */
@@ -270,9 +326,15 @@ export function gather(vector: Vector, selection: Int32Array): Vector {
   const n = selection.length;
   switch (vector.storage) {
     case 'bigint': {
-      const src = vector.values;
+      // Copied as 32-bit halves: no BigInt per row.
+      const src = int64Words(vector.values);
       const out = new BigInt64Array(n);
-      for (let i = 0; i < n; i++) out[i] = src[selection[i] as number] as bigint;
+      const dst = int64Words(out);
+      for (let i = 0; i < n; i++) {
+        const row = (selection[i] as number) * 2;
+        dst[2 * i] = src[row] as number;
+        dst[2 * i + 1] = src[row + 1] as number;
+      }
       return { storage: 'bigint', type: vector.type, length: n, values: out };
     }
     case 'float': {
