@@ -5,6 +5,7 @@ import { nginxOverheadBench } from './nginx-overhead.bench.ts';
 import { operatorPropagationBench } from './operator-propagation.bench.ts';
 import { operatorScaleBench } from './operator-scale.bench.ts';
 import { pipelineBench } from './pipeline.bench.ts';
+import { queryFanoutBench } from './query-fanout.bench.ts';
 import { queryFilterBench } from './query-filter.bench.ts';
 import { queryGroupbyBench } from './query-groupby.bench.ts';
 
@@ -13,6 +14,7 @@ const benches: [string, () => Promise<void>][] = [
   ['pipeline', pipelineBench],
   ['query', queryFilterBench],
   ['groupby', queryGroupbyBench],
+  ['fanout', queryFanoutBench],
   ['overhead', nginxOverheadBench],
   ['memory', agentMemoryBench],
   ['propagation', operatorPropagationBench],
