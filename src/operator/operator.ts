@@ -4,9 +4,12 @@
 // Contracts:
 // - Queue keys are "<Kind>:<cache key>" (Collector:default, Tracepoint:ns/name).
 // - Any change of a plan input (Tracepoint, DataRetention, ExportPipeline)
-//   invalidates the shared compilation and re-queues every Collector (their
-//   plans change) and every plan input (verdicts such as Conflict are
-//   relations between objects).
+//   other than a status-only update invalidates the shared compilation and
+//   queues that input. The compilation runs once per burst of changes
+//   (PLAN_DEBOUNCE_MS quiet period) and re-queues what it changed: every
+//   Collector when the shared plan changed, and each plan input whose verdict
+//   changed (verdicts such as Conflict are relations between objects).
+// - Every API client shares one keep-alive connection pool (shareConnections).
 // - Informers restart themselves with backoff on any error (API server
 //   restarts); nothing here calls process.exit.
 // - With leader election, controllers run only while leading; on losing the
@@ -25,6 +28,7 @@ import type { Collector, DataRetention, ExportPipeline, Tracepoint } from './res
 import { GROUP, KINDS, VERSION, objectKey } from './resources.ts';
 import { apiErrorCode } from './runtime/api-errors.ts';
 import { ResilientInformer } from './runtime/informer.ts';
+import { shareConnections } from './runtime/connections.ts';
 import { KubeClient } from './runtime/kube-client.ts';
 import { LeaderElector } from './runtime/leader-election.ts';
 import { WorkQueue } from './runtime/work-queue.ts';
@@ -33,9 +37,14 @@ export const DEFAULTS = Object.freeze({
   leaseNamespace: 'wisp-system',
   leaseName: 'wisp-operator',
   healthListen: '127.0.0.1:8081',
-  concurrency: 4,
+  concurrency: 8,
   leaseDurationMs: 15_000,
+  planDebounceMs: 200,
+  planMaxDelayMs: 1_000,
 });
+
+/** How long stopping waits for Events still being recorded (best effort). */
+const EVENT_FLUSH_TIMEOUT_MS = 5_000;
 
 export interface OperatorOptions {
   /** Path of a kubeconfig; absent: in-cluster, else the default loading rules. */
@@ -62,7 +71,7 @@ export function loadKubeConfig(options: { kubeconfig?: string; context?: string 
   else kc.loadFromDefault();
   if (options.context) kc.setCurrentContext(options.context);
   if (!kc.getCurrentCluster()) throw new Error('load kubeconfig: no current cluster (pass --kubeconfig or run in a cluster)');
-  return kc;
+  return shareConnections(kc);
 }
 
 export class Operator {
@@ -118,7 +127,10 @@ export class Operator {
   }
 
   /** Resolves when the controllers' queue is empty (tests). */
-  async idle(): Promise<void> { await this.controllers?.queue.idle(); }
+  async idle(): Promise<void> {
+    await this.controllers?.idle();
+    await this.client.flushEvents();
+  }
 
   private serially(step: () => Promise<void>): Promise<void> {
     this.transition = this.transition.then(step).catch((error: unknown) => this.log.error({ err: error }, 'operator transition'));
@@ -137,6 +149,7 @@ export class Operator {
     this.controllers = undefined;
     if (this.stateValue !== 'stopped') this.stateValue = next;
     await controllers?.stop();
+    await this.client.flushEvents(EVENT_FLUSH_TIMEOUT_MS);
   }
 
   private async startHealth(): Promise<void> {
@@ -182,12 +195,19 @@ class Controllers {
       reconcile: (key) => this.dispatch(key),
       onError: (key, error, retryInMs) => log.warn({ key, err: error, retryInMs }, 'reconcile failed; retrying'),
     });
-    const onInput = (kind: string) => (object: KubernetesObject) => {
-      this.plan.invalidate();
-      this.queue.add(`${kind}:${objectKey(object.metadata ?? {})}`);
-      this.enqueueAll();
+    // What the compiler reads of an input besides its spec (spec changes bump the generation).
+    const seen = new Map<string, string>();
+    const onInput = (kind: string) => (object: KubernetesObject, verb: 'add' | 'update' | 'delete') => {
+      const key = `${kind}:${objectKey(object.metadata ?? {})}`;
+      const generation = object.metadata?.generation;
+      const fingerprint = `${generation ?? Math.random()}/${String(object.metadata?.deletionTimestamp ?? '')}`;
+      const changed = verb !== 'update' || generation === undefined || seen.get(key) !== fingerprint;
+      if (verb === 'delete') seen.delete(key); else seen.set(key, fingerprint);
+      // A status-only update (e.g. our own status write) changes no verdict.
+      if (changed) this.plan.invalidate();
+      this.queue.add(key);
     };
-    const crd = <T extends KubernetesObject>(plural: string, namespaced: boolean, onChange: (o: T) => void) => this.informer<T>({
+    const crd = <T extends KubernetesObject>(plural: string, namespaced: boolean, onChange: (o: T, verb: 'add' | 'update' | 'delete') => void) => this.informer<T>({
       kubeConfig: kc,
       path: `/apis/${GROUP}/${VERSION}/${plural}`,
       list: () => (namespaced
@@ -220,7 +240,14 @@ class Controllers {
         if (apiErrorCode(error) === 404) return false;
         throw new Error(`read Secret ${namespace}/${name}`, { cause: error });
       }
-    }, () => this.enqueueAll());
+    }, (change) => {
+      for (const key of change.inputs) this.queue.add(key);
+      if (change.plan) this.enqueueCollectors();
+    }, {
+      debounceMs: DEFAULTS.planDebounceMs,
+      maxDelayMs: DEFAULTS.planMaxDelayMs,
+      onError: (error) => log.warn({ err: error }, 'plan compilation failed; retrying'),
+    });
     const ctx: ControllerContext = { caches: this.caches, client, log, plan: this.plan };
     this.collector = new CollectorController(ctx);
     this.inputs = {
@@ -237,15 +264,24 @@ class Controllers {
     this.enqueueAll();
   }
 
+  /** Resolves when no reconcile waits or runs and no compilation is due (it could queue more). */
+  async idle(): Promise<void> {
+    do {
+      await this.queue.idle();
+      await this.plan.settled();
+    } while (this.queue.length > 0);
+  }
+
   async stop(): Promise<void> {
+    this.plan.close();
     await Promise.all(this.informers.map((i) => i.stop()));
     await this.queue.shutdown();
   }
 
-  private informer<T extends KubernetesObject>(options: Omit<ConstructorParameters<typeof ResilientInformer<T>>[0], 'onError' | 'onChange'> & { onChange: (o: T) => void }): ResilientInformer<T> {
+  private informer<T extends KubernetesObject>(options: Omit<ConstructorParameters<typeof ResilientInformer<T>>[0], 'onError' | 'onChange'> & { onChange: (o: T, verb: 'add' | 'update' | 'delete') => void }): ResilientInformer<T> {
     const informer = new ResilientInformer<T>({
       ...options,
-      onChange: (object) => { if (this.synced) options.onChange(object); },
+      onChange: (object, verb) => { if (this.synced) options.onChange(object, verb); },
       onError: (path, error, retryInMs) => this.log.warn({ path, err: error, retryInMs }, 'watch failed; re-listing'),
     });
     this.informers.push(informer as unknown as ResilientInformer<KubernetesObject>);

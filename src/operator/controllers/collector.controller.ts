@@ -19,9 +19,9 @@ import {
 import type { Collector, CollectorStatus, NodeFailure } from '../resources.ts';
 import { API_VERSION, KINDS } from '../resources.ts';
 import { apiErrorMessage, isNotFound } from '../runtime/api-errors.ts';
-import { type Condition, type ConditionInput, rfc3339, setConditions } from '../runtime/conditions.ts';
+import { type Condition, type ConditionInput, rfc3339, setConditions, stableJson } from '../runtime/conditions.ts';
 import type { ReconcileResult } from '../runtime/work-queue.ts';
-import type { ControllerContext } from './controller-context.ts';
+import { StatusMemo, type ControllerContext } from './controller-context.ts';
 
 export const FINALIZER = 'wisp.dev/cluster-objects';
 
@@ -48,12 +48,13 @@ export const COLLECTOR_CONTROLLER = Object.freeze({
 
 export class CollectorController {
   private readonly ctx: ControllerContext;
+  private readonly written = new StatusMemo();
 
   constructor(ctx: ControllerContext) { this.ctx = ctx; }
 
   async reconcile(name: string): Promise<ReconcileResult> {
     const collector = this.ctx.caches.collectors.get(name);
-    if (!collector) return {}; // deleted: owner references and the finalizer did the cleanup
+    if (!collector) { this.written.forget(name); return {}; } // deleted: owner references and the finalizer did the cleanup
     if (collector.metadata.deletionTimestamp) {
       await this.finalize(collector);
       return {};
@@ -148,9 +149,14 @@ export class CollectorController {
       ...fields,
     };
     if (sameStatus(collector.status, status)) return;
-    await this.ctx.client.applyStatus(KINDS.Collector.plural, { apiVersion: API_VERSION, kind: 'Collector', metadata: { name: collector.metadata.name ?? '' }, status });
+    const name = collector.metadata.name ?? '';
+    // Written already, and the cache has not caught up with that write yet.
+    const digest = stableJson({ ...status, conditions: conditions.map(({ lastTransitionTime: _t, ...rest }) => rest) });
+    if (this.written.alreadyWritten(name, digest, collector.metadata.resourceVersion)) return;
+    await this.ctx.client.applyStatus(KINDS.Collector.plural, { apiVersion: API_VERSION, kind: 'Collector', metadata: { name }, status });
+    this.written.remember(name, digest, collector.metadata.resourceVersion);
     for (const t of transitions) {
-      await this.ctx.client.event({
+      this.ctx.client.event({
         regarding: { apiVersion: API_VERSION, kind: 'Collector', name: collector.metadata.name ?? '', ...(collector.metadata.uid && { uid: collector.metadata.uid }) },
         type: t.to === 'False' ? 'Warning' : 'Normal',
         reason: t.reason,
@@ -187,11 +193,5 @@ function pick<T extends object, K extends keyof T>(value: T | undefined, keys: K
 
 /** Equal ignoring key order (status read back from the API server vs. built here). */
 function sameStatus(a: unknown, b: unknown): boolean {
-  return stable(a ?? {}) === stable(b ?? {});
-}
-
-function stable(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : 1)))
-    : v instanceof Date ? v.toISOString() : v));
+  return stableJson(a ?? {}) === stableJson(b ?? {});
 }

@@ -5,9 +5,9 @@
 // otherwise. Terminal problems are status, not errors: nothing is retried
 // until the object (or what it refers to) changes.
 import { API_VERSION, KINDS, splitKey } from '../resources.ts';
-import { type Condition, type ConditionInput, setConditions } from '../runtime/conditions.ts';
+import { type Condition, type ConditionInput, setConditions, stableJson } from '../runtime/conditions.ts';
 import type { ReconcileResult } from '../runtime/work-queue.ts';
-import { SECRET_RECHECK_MS, type ControllerContext } from './controller-context.ts';
+import { SECRET_RECHECK_MS, StatusMemo, type ControllerContext } from './controller-context.ts';
 import type { Verdict } from '../plan/plan.compiler.ts';
 
 export type PlanInputKind = 'Tracepoint' | 'DataRetention' | 'ExportPipeline';
@@ -31,6 +31,7 @@ export const PLAN_INPUT_CONTROLLERS = Object.freeze({
 export class PlanInputController {
   private readonly ctx: ControllerContext;
   private readonly kind: PlanInputKind;
+  private readonly written = new StatusMemo();
 
   constructor(ctx: ControllerContext, kind: PlanInputKind) {
     this.ctx = ctx;
@@ -40,11 +41,14 @@ export class PlanInputController {
   async reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
     const object = this.cache().get(name, namespace);
-    if (!object || object.metadata.deletionTimestamp) return {};
-    const compiled = await this.ctx.plan.get();
-    const verdict = compiled.verdicts.find((v: Verdict) => v.kind === this.kind && v.key === key);
-    if (!verdict) return {}; // arrived after the compilation; the invalidation re-queues it
+    if (!object || object.metadata.deletionTimestamp) { this.written.forget(key); return {}; }
     const generation = object.metadata.generation;
+    // The newest compilation, even if a newer one is pending: when that one
+    // changes this object's verdict it re-queues this object (PlanChange).
+    const compiled = await this.ctx.plan.latest();
+    const verdict: Verdict | undefined = this.ctx.plan.verdict(compiled, this.kind, key);
+    // Not compiled yet at this generation: the pending compilation re-queues it.
+    if (!verdict || verdict.generation !== generation) return {};
     const update: ConditionInput = {
       type: 'Ready',
       status: verdict.ok ? 'True' : 'False',
@@ -66,14 +70,20 @@ export class PlanInputController {
     const previous = (object.status?.conditions ?? []) as Condition[];
     const { conditions, transitions } = setConditions(previous, [update, ...extra]);
     const status = { ...(generation !== undefined && { observedGeneration: generation }), conditions };
+    // Key order ignored: the cached status is as the API server serialized it.
+    const wanted = stableJson(conditions.map(strip));
+    const digest = `${generation ?? ''} ${wanted}`;
     const unchanged = object.status?.observedGeneration === generation && transitions.length === 0
-      && JSON.stringify(previous.map(strip)) === JSON.stringify(conditions.map(strip));
-    if (!unchanged) {
+      && stableJson(previous.map(strip)) === wanted;
+    // Written already, and the cache has not caught up with that write yet.
+    const pending = this.written.alreadyWritten(key, digest, object.metadata.resourceVersion);
+    if (!unchanged && !pending) {
       await this.ctx.client.applyStatus(KINDS[this.kind].plural, {
         apiVersion: API_VERSION, kind: this.kind, metadata: { name, ...(namespace && { namespace }) }, status,
       });
+      this.written.remember(key, digest, object.metadata.resourceVersion);
       for (const t of transitions) {
-        await this.ctx.client.event({
+        this.ctx.client.event({
           regarding: { apiVersion: API_VERSION, kind: this.kind, name, ...(namespace && { namespace }), ...(object.metadata.uid && { uid: object.metadata.uid }) },
           type: t.to === 'True' ? 'Normal' : 'Warning',
           reason: t.reason,

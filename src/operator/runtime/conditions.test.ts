@@ -40,3 +40,14 @@ describe('setConditions', () => {
     });
   });
 });
+
+describe('stableJson', () => {
+  it('ignores key order, so a status read back from the API server equals the one built', async () => {
+    const { sameConditions, stableJson } = await import('./conditions.ts');
+    const built = [{ type: 'Ready', status: 'True' as const, reason: 'Compiled', message: 'm', observedGeneration: 1, lastTransitionTime: '2025-01-01T00:00:00Z' }];
+    const read = [{ lastTransitionTime: '2025-01-01T00:00:00Z', message: 'm', observedGeneration: 1, reason: 'Compiled', status: 'True' as const, type: 'Ready' }];
+    assert.equal(stableJson(built), stableJson(read));
+    assert.ok(sameConditions(built, read));
+    assert.ok(!sameConditions(built, [{ ...read[0]!, message: 'other' }]));
+  });
+});

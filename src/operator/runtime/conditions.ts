@@ -70,7 +70,17 @@ export function findCondition(conditions: readonly Condition[] | undefined, type
   return conditions?.find((c) => c.type === type);
 }
 
-/** True when two condition lists say the same thing (times ignored only if equal). */
+/** True when two condition lists say the same thing (times ignored only if equal; key order ignored). */
 export function sameConditions(a: readonly Condition[] | undefined, b: readonly Condition[] | undefined): boolean {
-  return JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
+  return stableJson(a ?? []) === stableJson(b ?? []);
+}
+
+/**
+ * JSON with object keys sorted (Dates as ISO strings): objects read back from
+ * the API server come with their keys in another order than those built here.
+ */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)
+    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : 1)))
+    : v));
 }

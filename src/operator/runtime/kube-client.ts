@@ -8,6 +8,11 @@
 // - applyStatus writes only .status via the status subresource: the
 //   operator never writes spec of a wisp CR.
 // - Events are best effort: a failed event is reported to onError, never thrown.
+//   event() does not wait for the API server: events are sent in the
+//   background, at most EVENT_CONCURRENCY at a time, in the order recorded;
+//   flushEvents() waits for those recorded so far. Beyond MAX_PENDING_EVENTS
+//   waiting, new events are dropped (reported to onError), like client-go's
+//   event broadcaster under pressure.
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import {
   CustomObjectsApi, EventsV1Api, KubernetesObjectApi, PatchStrategy, V1MicroTime, setHeaderOptions,
@@ -17,6 +22,9 @@ import { isNotFound } from './api-errors.ts';
 
 export const FIELD_MANAGER = 'wisp-operator';
 export const REPORTING_CONTROLLER = 'wisp.dev/operator';
+
+export const EVENT_CONCURRENCY = 4;
+export const MAX_PENDING_EVENTS = 4096;
 
 export interface EventInput {
   regarding: { apiVersion: string; kind: string; name: string; namespace?: string; uid?: string };
@@ -33,6 +41,9 @@ export class KubeClient {
   private readonly events: EventsV1Api;
   private readonly instance: string;
   private readonly onError: (error: unknown) => void;
+  private readonly pendingEvents: EventInput[] = [];
+  private eventsInFlight = 0;
+  private flushWaiters: Array<() => void> = [];
 
   constructor(options: { kubeConfig: KubeConfig; instance: string; onError?: (error: unknown) => void }) {
     this.objects = KubernetesObjectApi.makeApiClient(options.kubeConfig);
@@ -81,8 +92,47 @@ export class KubeClient {
     }
   }
 
-  /** Records an events.k8s.io/v1 Event; cluster-scoped objects get theirs in `default`. */
-  async event(input: EventInput): Promise<void> {
+  /**
+   * Records an events.k8s.io/v1 Event in the background; cluster-scoped
+   * objects get theirs in `default`. Never throws, never waits for the API.
+   */
+  event(input: EventInput): void {
+    if (this.pendingEvents.length >= MAX_PENDING_EVENTS) {
+      this.onError(new Error(`record event ${input.reason} on ${input.regarding.kind}/${input.regarding.name}: ${MAX_PENDING_EVENTS} events waiting; dropped`));
+      return;
+    }
+    this.pendingEvents.push(input);
+    this.pumpEvents();
+  }
+
+  /** Resolves when every event recorded so far was sent (or failed), or after timeoutMs. */
+  async flushEvents(timeoutMs?: number): Promise<void> {
+    if (this.pendingEvents.length === 0 && this.eventsInFlight === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.flushWaiters.push(resolve);
+      if (timeoutMs !== undefined) timer = setTimeout(resolve, timeoutMs);
+    });
+    if (timer) clearTimeout(timer);
+  }
+
+  private pumpEvents(): void {
+    while (this.eventsInFlight < EVENT_CONCURRENCY && this.pendingEvents.length > 0) {
+      const input = this.pendingEvents.shift()!;
+      this.eventsInFlight++;
+      void this.sendEvent(input).finally(() => {
+        this.eventsInFlight--;
+        this.pumpEvents();
+        if (this.pendingEvents.length === 0 && this.eventsInFlight === 0) {
+          const waiters = this.flushWaiters;
+          this.flushWaiters = [];
+          for (const resolve of waiters) resolve();
+        }
+      });
+    }
+  }
+
+  private async sendEvent(input: EventInput): Promise<void> {
     const namespace = input.regarding.namespace || 'default';
     const now = new V1MicroTime();
     try {
