@@ -83,8 +83,13 @@ testbed-down: ## Stop the test bed and remove its etcd data
 demo: build ## Run a standalone agent and a small HTTP workload, showing live traffic until Ctrl-C
 	$(NODE) dist/cli/main.js demo
 
+DUCKDB_VERSION := 1.5.6-r.1
+
+.cache/bench/node_modules/@duckdb/node-api/package.json:
+	npm install --no-save --no-audit --no-fund --prefix .cache/bench @duckdb/node-api@$(DUCKDB_VERSION)
+
 .PHONY: bench
-bench: build ## Benchmarks (ratios against a baseline measured in the same run)
+bench: build .cache/bench/node_modules/@duckdb/node-api/package.json ## Benchmarks (ratios against a baseline measured in the same run)
 	$(NODE) --expose-gc bench/run.ts
 
 .PHONY: clean

@@ -11,7 +11,8 @@
 // of 10 M appender calls; the row and group counts of both engines are
 // compared on every run.
 // Run: node --expose-gc bench/run.ts groupby   (GROUPBY_ROWS=… to shrink)
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { RecordBatch, Struct, makeData, makeVector, Utf8, type Data, type Field, type Vector } from 'apache-arrow';
 import { arrowSchema } from '../src/tables/arrow.ts';
 import { httpEvents } from '../src/tables/index.ts';
@@ -130,7 +131,30 @@ function wispQuery(batches: RecordBatch[]): () => Outcome {
   };
 }
 
+// DuckDB is a bench-only dependency that `make bench` installs under
+// .cache/bench (ADR 0011): its npm package pulls per-platform bindings this
+// registry does not all serve, which would break `npm ci` of the project.
+// The part of its API used here:
+interface DuckDBConnection {
+  run(sql: string): Promise<unknown>;
+  runAndReadAll(sql: string): Promise<{ getRowObjectsJS(): Record<string, unknown>[] }>;
+  closeSync(): void;
+}
+interface DuckDBApi {
+  DuckDBInstance: { create(path: string, options: Record<string, string>): Promise<{ connect(): Promise<DuckDBConnection>; closeSync(): void }> };
+}
+
+function loadDuckDB(): DuckDBApi {
+  const benchRequire = createRequire(join(import.meta.dirname, '..', '.cache', 'bench', 'package.json'));
+  try {
+    return benchRequire('@duckdb/node-api') as DuckDBApi;
+  } catch (cause) {
+    throw new Error('load @duckdb/node-api from .cache/bench: run the benchmarks with make bench, which installs it', { cause });
+  }
+}
+
 async function duckdb(): Promise<{ connection: DuckDBConnection; run: () => Promise<Outcome>; close: () => void }> {
+  const { DuckDBInstance } = loadDuckDB();
   const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
   const connection = await instance.connect();
   await connection.run('SET threads = 1');
