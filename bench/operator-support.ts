@@ -3,7 +3,8 @@
 // and percentiles.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { KubeConfig, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { loadKubeConfig as loadSharedKubeConfig } from '../src/common/kube-config.ts';
 import { freePort, requireBuilt, ROOT, stop, waitFor, WISP } from '../test/support/processes.ts';
 import { kubectl } from '../test/support/testbed.ts';
 
@@ -47,9 +48,7 @@ export class WispProcess {
 }
 
 export function loadKubeConfig(kubeconfig: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  return kc;
+  return loadSharedKubeConfig({ kubeconfig });
 }
 
 /**

@@ -1,16 +1,12 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig as load } from '../common/kube-config.ts';
 import { CliError } from './client.ts';
 
-/** kubectl's rules: --kubeconfig, else $KUBECONFIG / ~/.kube/config, else in-cluster; --context picks a context. */
+/** The shared kubeconfig loader, failing as a one-line CLI error. */
 export function loadKubeConfig(options: { kubeconfig?: string; context?: string }): KubeConfig {
-  const kubeConfig = new KubeConfig();
   try {
-    if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
-    else kubeConfig.loadFromDefault();
-    if (options.context) kubeConfig.setCurrentContext(options.context);
+    return load(options);
   } catch (error) {
-    throw new CliError(`load kubeconfig${options.kubeconfig ? ` ${options.kubeconfig}` : ''}: ${(error as Error).message}`);
+    throw new CliError((error as Error).message);
   }
-  if (!kubeConfig.getCurrentCluster()) throw new CliError('load kubeconfig: no current cluster (use --kubeconfig or --context)');
-  return kubeConfig;
 }

@@ -17,7 +17,7 @@
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { KubernetesListObject, KubernetesObject, V1Lease, V1Node } from '@kubernetes/client-node';
-import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { CollectorController } from './controllers/collector.controller.ts';
 import { PlanCompilation, type Caches, type ControllerContext } from './controllers/controller-context.ts';
@@ -28,7 +28,7 @@ import type { Collector, DataRetention, ExportPipeline, Tracepoint } from './res
 import { GROUP, KINDS, VERSION, objectKey } from './resources.ts';
 import { apiErrorCode } from './runtime/api-errors.ts';
 import { ResilientInformer } from './runtime/informer.ts';
-import { shareConnections } from './runtime/connections.ts';
+import { loadKubeConfig } from '../common/kube-config.ts';
 import { KubeClient } from './runtime/kube-client.ts';
 import { LeaderElector } from './runtime/leader-election.ts';
 import { WorkQueue } from './runtime/work-queue.ts';
@@ -65,14 +65,6 @@ export interface OperatorOptions {
 
 export type OperatorState = 'starting' | 'standby' | 'leading' | 'stopped';
 
-export function loadKubeConfig(options: { kubeconfig?: string; context?: string }): KubeConfig {
-  const kc = new KubeConfig();
-  if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-  else kc.loadFromDefault();
-  if (options.context) kc.setCurrentContext(options.context);
-  if (!kc.getCurrentCluster()) throw new Error('load kubeconfig: no current cluster (pass --kubeconfig or run in a cluster)');
-  return shareConnections(kc);
-}
 
 export class Operator {
   readonly identity: string;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
 import { describe, it } from 'mocha';
-import { sameValue, shareConnections } from './connections.ts';
+import { sameValue, shareConnections } from './kube-connections.ts';
 
 function kubeConfig(caData: string): KubeConfig {
   const kc = new KubeConfig();
