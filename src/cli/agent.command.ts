@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { ClusterAgent } from '../agent/cluster/cluster-agent.ts';
 import { Agent, DEFAULTS, type AgentOptions } from '../agent/agent.ts';
 import { missingPrivileges } from '../agent/privileges.ts';
-import { parseListen } from '../agent/server/query-server.ts';
+import { parseListen } from '../common/http-server.ts';
 import { CliError } from './client.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
 import { mustParseBytes } from '../common/units.ts';

@@ -3,6 +3,7 @@
 export { compileScript, DEFAULT_HEAD_ROWS, DEFAULT_OUTPUT_NAME, type CompileOptions, type TableCatalog } from './pxl.compiler.ts';
 export { executeLocal, executeMerge, executeOverSources, runFragment, EXECUTOR_DEFAULTS, type ExecuteOptions, type NodeResults, type QueryOutput, type QueryResult, type RunContext } from './local.executor.ts';
 export { ARROW_STREAM_TYPE, decodeFragmentResult, encodeFragmentResult } from './fragment.codec.ts';
+export { parseQueryRequest, pickOutput, type QueryRequest } from './api.ts';
 export { EMPTY_METADATA_RESOLVER, type MetadataResolver, type UpidProperty, type PodIdProperty, type PodNameProperty, type IpProperty, type ServiceIdProperty } from './metadata.ts';
 export { TDigest, REPORTED_QUANTILES } from './tdigest.ts';
 export { resultToJson, type JsonColumn, type JsonOutput, type JsonResult } from './result-json.ts';

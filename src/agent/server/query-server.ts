@@ -1,8 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tableToIPC } from 'apache-arrow';
+import { BodyTooLargeError, listen, readBody, sendJson } from '../../common/http-server.ts';
 import {
-  ARROW_STREAM_TYPE, compileScript, encodeFragmentResult, executeLocal, resultToJson, runFragment, QueryError, type CompiledQuery, type PlanNode,
+  ARROW_STREAM_TYPE, compileScript, encodeFragmentResult, executeLocal, parseQueryRequest, pickOutput, resultToJson, runFragment, QueryError,
+  type CompiledQuery, type PlanNode,
 } from '../../query/index.ts';
 import type { TableStore } from '../store/table-store.ts';
 
@@ -43,13 +45,8 @@ export class QueryServer {
     this.server = createServer((req, res) => this.handle(req, res));
   }
 
-  async start(): Promise<AddressInfo> {
-    const { host, port } = parseListen(this.options.listen);
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (cause) => reject(new Error(`listen on ${this.options.listen}`, { cause })));
-      this.server.listen(port, host, () => resolve());
-    });
-    return this.server.address() as AddressInfo;
+  start(): Promise<AddressInfo> {
+    return listen(this.server, this.options.listen);
   }
 
   async stop(): Promise<void> {
@@ -63,7 +60,7 @@ export class QueryServer {
       const arrow = (req.headers.accept ?? '').includes(ARROW_STREAM_TYPE);
       this.readBody(req, res, (body) => this.query(body, res, arrow));
     } else if (req.method === 'POST' && path === '/api/v1/fragment') {
-      this.readBody(req, res, (body) => this.fragment(body, res));
+      this.readBody(req, res, (body) => this.fragment(body, res), 'fragment');
     } else if (req.method === 'GET' && path === '/api/v1/tables') {
       sendJson(res, 200, { tables: this.options.store.stats().map((t) => ({ ...t, oldestTimeNs: t.oldestTimeNs?.toString() ?? null })) });
     } else if (req.method === 'GET' && path === '/metrics') {
@@ -77,49 +74,29 @@ export class QueryServer {
     }
   }
 
-  private readBody(req: IncomingMessage, res: ServerResponse, then: (body: string) => void): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let refused = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > DEFAULTS.maxScriptBytes && !refused) {
-        refused = true;
-        sendJson(res, 413, { error: `script larger than ${DEFAULTS.maxScriptBytes} bytes` });
-        req.destroy();
-      } else if (!refused) chunks.push(chunk);
+  private readBody(req: IncomingMessage, res: ServerResponse, then: (body: string) => void, what = 'script'): void {
+    readBody(req, DEFAULTS.maxScriptBytes, what).then(then, (error: unknown) => {
+      // A client that went away has nothing left to answer.
+      if (error instanceof BodyTooLargeError) sendJson(res, 413, { error: error.message });
     });
-    req.on('end', () => { if (!refused) then(Buffer.concat(chunks).toString('utf8')); });
-    req.on('error', () => { /* client went away; nothing to answer */ });
   }
 
   private query(body: string, res: ServerResponse, arrow: boolean): void {
-    let script: unknown;
-    let outputName: unknown;
-    try {
-      ({ script, output: outputName } = JSON.parse(body) as { script?: unknown; output?: unknown });
-    } catch {
-      sendJson(res, 400, { error: 'request body is not JSON' });
-      return;
-    }
-    if (typeof script !== 'string') {
-      sendJson(res, 400, { error: 'request body needs a "script" string' });
+    const request = parseQueryRequest(body);
+    if (typeof request === 'string') {
+      sendJson(res, 400, { error: request });
       return;
     }
     try {
-      const compiled = compileScript(script, this.options.store, { nowNs: this.options.nowNs() });
+      const compiled = compileScript(request.script, this.options.store, { nowNs: this.options.nowNs() });
       const result = executeLocal(compiled, this.options.store, { maxOutputRows: this.options.maxOutputRows ?? DEFAULTS.maxOutputRows });
       if (!arrow) {
         sendJson(res, 200, resultToJson(result));
         return;
       }
-      const names = result.outputs.map((o) => o.name);
-      const chosen = typeof outputName === 'string'
-        ? result.outputs.find((o) => o.name === outputName)
-        : result.outputs.length === 1 ? result.outputs[0] : undefined;
-      if (!chosen) {
-        const why = typeof outputName === 'string' ? `no output named ${JSON.stringify(outputName)}` : `the script has ${names.length} outputs`;
-        sendJson(res, 400, { error: `${why}; pick one of: ${names.join(', ') || '(none)'}` });
+      const chosen = pickOutput(result, request.output);
+      if (typeof chosen === 'string') {
+        sendJson(res, 400, { error: chosen });
         return;
       }
       const bytes = tableToIPC(chosen.table, 'stream');
@@ -164,18 +141,4 @@ export class QueryServer {
       sendJson(res, 400, { error: `run fragment: ${(error as Error).message}` });
     }
   }
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const text = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-export function parseListen(listen: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
-  if (!match) throw new Error(`parse listen address ${JSON.stringify(listen)}: want host:port`);
-  const port = Number(match[3]);
-  if (port > 65535) throw new Error(`parse listen address ${JSON.stringify(listen)}: port out of range`);
-  return { host: match[1] ?? match[2]!, port };
 }

@@ -1,8 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { BodyTooLargeError, listen, readBody, sendJson } from '../../common/http-server.ts';
 import type { AddressInfo } from 'node:net';
 import { tableToIPC } from 'apache-arrow';
 import { builtinTables } from '../../tables/index.ts';
 import type { Chunk } from '../expression.evaluator.ts';
+import { parseQueryRequest, pickOutput } from '../api.ts';
 import { ARROW_STREAM_TYPE, decodeFragmentResult } from '../fragment.codec.ts';
 import { executeMerge } from '../local.executor.ts';
 import type { CompiledQuery } from '../plan.ts';
@@ -65,14 +67,8 @@ export class QueryEndpoint {
     this.server = createServer((req, res) => void this.handle(req, res));
   }
 
-  async start(): Promise<AddressInfo> {
-    const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(this.options.listen);
-    if (!match) throw new Error(`parse listen address ${JSON.stringify(this.options.listen)}: want host:port`);
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (cause) => reject(new Error(`listen on ${this.options.listen}`, { cause })));
-      this.server.listen(Number(match[3]), match[1] ?? match[2], () => resolve());
-    });
-    return this.server.address() as AddressInfo;
+  start(): Promise<AddressInfo> {
+    return listen(this.server, this.options.listen);
   }
 
   async stop(): Promise<void> {
@@ -151,17 +147,17 @@ export class QueryEndpoint {
       sendJson(res, 404, { error: `no route ${req.method} ${path}` });
       return;
     }
-    const body = await readBody(req, DEFAULTS.maxScriptBytes).catch((error: Error) => { sendJson(res, 413, { error: error.message }); return undefined; });
-    if (body === undefined) return;
-    let request: { script?: unknown; output?: unknown };
+    let body: string;
     try {
-      request = JSON.parse(body) as typeof request;
-    } catch {
-      sendJson(res, 400, { error: 'request body is not JSON' });
+      body = await readBody(req, DEFAULTS.maxScriptBytes, 'script');
+    } catch (error) {
+      // A client that went away has nothing left to answer.
+      if (error instanceof BodyTooLargeError) sendJson(res, 413, { error: error.message });
       return;
     }
-    if (typeof request.script !== 'string') {
-      sendJson(res, 400, { error: 'request body needs a "script" string' });
+    const request = parseQueryRequest(body);
+    if (typeof request === 'string') {
+      sendJson(res, 400, { error: request });
       return;
     }
     let scope: RowScope | undefined;
@@ -180,9 +176,9 @@ export class QueryEndpoint {
         sendJson(res, 200, { ...resultToJson(result), agents }, header);
         return;
       }
-      const chosen = typeof request.output === 'string' ? result.outputs.find((o) => o.name === request.output) : result.outputs.length === 1 ? result.outputs[0] : undefined;
-      if (!chosen) {
-        sendJson(res, 400, { error: `pick one output of: ${result.outputs.map((o) => o.name).join(', ') || '(none)'}` });
+      const chosen = pickOutput(result, request.output);
+      if (typeof chosen === 'string') {
+        sendJson(res, 400, { error: chosen });
         return;
       }
       const bytes = tableToIPC(chosen.table, 'stream');
@@ -210,26 +206,4 @@ async function readBounded(response: Response, maxBytes: number): Promise<Uint8A
     parts.push(part as Uint8Array);
   }
   return Buffer.concat(parts);
-}
-
-function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        reject(new Error(`script larger than ${maxBytes} bytes`));
-        req.destroy();
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(value);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }
