@@ -26,6 +26,10 @@
 #define WISP_OP_CONN_OPEN 1
 #define WISP_OP_DATA 2
 #define WISP_OP_CONN_CLOSE 3
+/* Reserved for the records being added: process exit, periodic connection stats, UDP datagrams. */
+#define WISP_OP_PROC_EXIT 4
+#define WISP_OP_CONN_STATS 5
+#define WISP_OP_DGRAM 6
 
 /* struct wisp_record_header.flags bits. */
 #define WISP_FLAG_TRUNCATED 0x1 /* DATA: captured < length (cap or iovec limit) */
@@ -44,6 +48,11 @@
 /* Connection protocol state (struct wisp_conn_close_record.protocol). */
 #define WISP_PROTO_UNKNOWN 0 /* no data seen yet */
 #define WISP_PROTO_HTTP1 1
+#define WISP_PROTO_PGSQL 2
+#define WISP_PROTO_MYSQL 3
+#define WISP_PROTO_REDIS 4
+#define WISP_PROTO_DNS 5
+#define WISP_PROTO_HTTP2 6
 #define WISP_PROTO_NOT_TRACED 0xffff /* first data matched no protocol: no DATA records */
 
 /* Syscall that produced a DATA record (struct wisp_data_record.syscall). */
