@@ -210,6 +210,7 @@ static __noinline void fill_open_record(struct wisp_conn_open_record *r, struct 
 	r->header.size = sizeof(*r);
 	r->header.timestamp_ns = bpf_ktime_get_ns();
 	r->process_start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	r->cgroup_id = bpf_get_current_cgroup_id();
 	r->family = family;
 	r->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	r->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));

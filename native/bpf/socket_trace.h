@@ -97,7 +97,7 @@ struct wisp_record_header {
 	__u64 timestamp_ns; /* bpf_ktime_get_ns() at the syscall exit */
 };
 
-/* WISP_OP_CONN_OPEN, 80 bytes: accept/accept4 (server) or connect (client) succeeded. */
+/* WISP_OP_CONN_OPEN, 88 bytes: accept/accept4 (server) or connect (client) succeeded. */
 struct wisp_conn_open_record {
 	struct wisp_record_header header;
 	__u64 conn_id; /* per-boot unique, never reused */
@@ -108,6 +108,11 @@ struct wisp_conn_open_record {
 	__u16 remote_port;
 	__u8 local_addr[16];
 	__u8 remote_addr[16];
+	/*
+	 * cgroup v2 id of the process (the inode of its cgroup directory): names
+	 * the pod and container even after a short-lived process has exited.
+	 */
+	__u64 cgroup_id;
 };
 
 /*

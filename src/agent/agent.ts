@@ -4,6 +4,9 @@ import { httpEvents } from '../tables/http-events.ts';
 import { SocketTracer } from './bpf/socket-tracer.ts';
 import { EpochClock } from './clock.ts';
 import { ConnectionTracker } from './conn/connection-tracker.ts';
+import { CgroupIds } from './k8s/cgroup.ts';
+import { KubeMetadata } from './k8s/kube-metadata.ts';
+import type { PodIndex } from './k8s/pod-index.ts';
 import { renderMetrics } from './metrics.ts';
 import { QueryServer } from './server/query-server.ts';
 import { HttpEventsWriter } from './store/http-events.writer.ts';
@@ -49,6 +52,10 @@ export interface AgentOptions {
   cpuLimitMillicores?: number;
   /** Attach the eBPF programs (default). Off only for agents that play extra nodes in tests and benchmarks. */
   capture?: boolean;
+  /** The Kubernetes Node this agent serves (cluster mode): names it in upids and in upid_to_node_name. */
+  nodeName?: string;
+  /** Pods of this node and EndpointSlices, kept current by the cluster agent; absent on a standalone host. */
+  pods?: PodIndex;
   logger?: Logger;
 }
 
@@ -58,7 +65,11 @@ export interface AgentOptions {
  */
 export class Agent {
   readonly store: TableStore;
-  private readonly options: Required<Omit<AgentOptions, 'logger'>>;
+  private readonly options: Required<Omit<AgentOptions, 'logger' | 'nodeName' | 'pods'>>;
+  /** Kubernetes context of rows (df.ctx[...], upid_to_* look-ups); process look-ups only on a standalone host. */
+  readonly metadata: KubeMetadata;
+  /** The agent id in upids: 1 on a standalone host, derived from the node name in a cluster. */
+  readonly asid: number;
   private readonly log: Logger;
   private readonly clock = new EpochClock();
   private readonly tracker: ConnectionTracker;
@@ -83,14 +94,22 @@ export class Agent {
     this.log = options.logger ?? pino({ name: 'wisp-agent' }, pino.destination(2));
     this.store = new TableStore({ totalBudgetBytes: Math.floor(this.options.memoryLimitBytes * DEFAULTS.tableStorePercent / 100) });
     this.store.register(httpEvents);
-    const httpWriter = new HttpEventsWriter(this.store, this.clock, DEFAULTS.agentId);
+    this.asid = options.nodeName ? asidOf(options.nodeName) : DEFAULTS.agentId;
+    this.metadata = new KubeMetadata({
+      cgroups: new CgroupIds(),
+      ...(options.pods && { pods: options.pods }),
+      ...(options.nodeName && { nodeName: options.nodeName }),
+    });
+    const httpWriter = new HttpEventsWriter(this.store, this.clock, this.asid);
     this.tracker = new ConnectionTracker({
       maxBodyBytes: this.options.maxBodyBytes,
       maxTotalBytes: Math.floor(this.options.memoryLimitBytes * DEFAULTS.trackerPercent / 100),
       sinks: { onHttp: (exchange, conn) => httpWriter.write(exchange, conn) },
+      onOpen: (conn) => this.metadata.observe(conn.pid, conn.processStartNs, conn.cgroupId ?? 0),
     });
     this.server = new QueryServer({
       store: this.store,
+      metadata: this.metadata,
       listen: this.options.listen,
       nowNs: () => this.clock.nowNs(),
       metrics: () => renderMetrics({ store: this.store, tracker: this.tracker.stats(), kernel: this.tracer?.counters() ?? {}, agent: this.agentCounters() }),
@@ -206,4 +225,17 @@ export class CpuBudget {
 function cpuMs(): number {
   const usage = process.cpuUsage();
   return (usage.user + usage.system) / 1000;
+}
+
+/**
+ * A node's agent id: 32 bits of FNV-1a over the node name, never 0 or 1
+ * (1 is the standalone agent), so upids of different nodes differ.
+ */
+export function asidOf(nodeName: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < nodeName.length; i++) {
+    hash ^= nodeName.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash <= 1 ? hash + 2 : hash;
 }

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ClusterAgent } from '../agent/cluster/cluster-agent.ts';
+import { PodIndex } from '../agent/k8s/pod-index.ts';
 import { Agent, DEFAULTS, type AgentOptions } from '../agent/agent.ts';
 import { missingPrivileges } from '../agent/privileges.ts';
 import { parseListen } from '../common/http-server.ts';
@@ -111,9 +112,10 @@ export async function startClusterAgent(options: ClusterOptions): Promise<Cluste
   }
   const kubeConfig = loadKubeConfig(options);
   const logger = options.logger ?? pino({ name: 'wisp-agent', base: { node: options.nodeName } }, pino.destination(2));
-  const agent = new Agent({ ...options, listen: options.listen ?? DEFAULTS.listen, logger });
+  const pods = new PodIndex();
+  const agent = new Agent({ ...options, listen: options.listen ?? DEFAULTS.listen, logger, pods });
   const cluster = new ClusterAgent({
-    kubeConfig, nodeName: options.nodeName, agent, logger,
+    kubeConfig, nodeName: options.nodeName, agent, logger, pods,
     ...(options.namespace !== undefined && { namespace: options.namespace }),
     ...(options.advertiseAddress !== undefined && { advertiseAddress: options.advertiseAddress }),
   });

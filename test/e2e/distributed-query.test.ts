@@ -7,10 +7,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import { freePort, requireBuilt, requireRoot, ROOT, run, stop, waitFor, WISP } from '../support/processes.ts';
+import { createFakePod, deleteNamespaceWithFakePods, ensureNode, type FakePod } from '../support/pods.ts';
 import { ensureTestbed, kubectlOk } from '../support/testbed.ts';
 import { serviceAccountKubeconfig } from './support/cluster.ts';
 
 const NAMESPACE = 'wisp-dist-test';
+/** A second namespace with a server in a pod: its rows are for users who may read it. */
+const OTHER_NAMESPACE = 'wisp-dist-other';
 const NODES = ['dist-a', 'dist-b', 'dist-c'];
 
 function startProcess(args: readonly string[]): { child: ChildProcess; log: () => string } {
@@ -45,14 +48,29 @@ describe('queries across agents (real kube-apiserver, eBPF agents)', function ()
   let endpointUrl: string;
   let http: ChildProcess | undefined;
   let httpPort: number;
+  let otherHttp: ChildProcess | undefined;
+  const pods: FakePod[] = [];
+
+  /** Starts the HTTP fixture server in `pod`'s cgroup; resolves its port. */
+  async function serveIn(pod: FakePod): Promise<{ child: ChildProcess; port: number }> {
+    const child = pod.spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'http-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = Number(await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString()))));
+    return { child, port };
+  }
 
   before(async () => {
     requireRoot('eBPF agents');
     requireBuilt();
     const testbed = await ensureTestbed();
     adminKubeconfig = testbed.kubeconfig;
-    await run(join(ROOT, 'hack', 'testbed'), ['kubectl', 'delete', 'namespace', NAMESPACE, '--wait=true', '--ignore-not-found']);
-    await kubectlOk(['create', 'namespace', NAMESPACE]);
+    for (const namespace of [NAMESPACE, OTHER_NAMESPACE]) {
+      await deleteNamespaceWithFakePods(namespace, true);
+      await kubectlOk(['create', 'namespace', namespace]);
+    }
+    for (const node of NODES) await ensureNode(node);
+    // Both servers run in pods of node dist-a: only that node's agent resolves their namespaces.
+    pods.push(await createFakePod({ namespace: NAMESPACE, name: 'web', node: NODES[0]!, ip: '10.244.8.10' }));
+    pods.push(await createFakePod({ namespace: OTHER_NAMESPACE, name: 'web', node: NODES[0]!, ip: '10.244.8.11' }));
     for (const node of NODES) {
       const port = await freePort();
       const started = startProcess(['agent', '--node-name', node, '--kubeconfig', testbed.kubeconfig, '-n', NAMESPACE, '--listen', `127.0.0.1:${port}`]);
@@ -75,19 +93,23 @@ describe('queries across agents (real kube-apiserver, eBPF agents)', function ()
       if (endpoint!.child.exitCode !== null) throw new Error(`query-server exited: ${endpoint!.log()}`);
       return (await fetch(`${endpointUrl}/healthz`).catch(() => undefined))?.ok ? true : undefined;
     });
-    // Traffic every agent sees (one kernel): a Node server and a few requests.
-    http = spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'http-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    httpPort = Number(await new Promise<string>((resolve) => http!.stdout!.once('data', (d: Buffer) => resolve(d.toString()))));
+    // Traffic every agent sees (one kernel): a Node server in each pod and a few requests.
+    ({ child: http, port: httpPort } = await serveIn(pods[0]!));
     for (const path of ['/json?x=1', '/json?x=1', '/json?x=1', '/missing', '/chunked']) {
       await fetch(`http://127.0.0.1:${httpPort}${path}`).then((r) => r.text());
     }
+    const other = await serveIn(pods[1]!);
+    otherHttp = other.child;
+    for (const path of ['/json?x=2', '/missing']) await fetch(`http://127.0.0.1:${other.port}${path}`).then((r) => r.text());
   });
 
   after(async () => {
     await stop(http);
+    await stop(otherHttp);
     await stop(endpoint?.child);
     for (const agent of agents) await stop(agent.child);
-    await run(join(ROOT, 'hack', 'testbed'), ['kubectl', 'delete', 'namespace', NAMESPACE, '--wait=false', '--ignore-not-found']);
+    for (const pod of pods) pod.removeCgroup();
+    for (const namespace of [NAMESPACE, OTHER_NAMESPACE]) await deleteNamespaceWithFakePods(namespace, false);
   });
 
   it('merges partial aggregates from every agent into what the agents hold together', async () => {
@@ -189,9 +211,22 @@ describe('queries across agents (real kube-apiserver, eBPF agents)', function ()
       assert.ok(merged.rows.length > 0);
     });
 
-    it('shows a user who may get pods in one namespace only rows of pods there (these rows have no pod)', async () => {
-      const merged = await wispRun(endpointUrl, countsScript(httpPort), await serviceAccountKubeconfig(NAMESPACE, 'reads-one-namespace'));
-      assert.deepEqual(merged.rows, []);
+    it('shows a user who may get pods in one namespace only rows of pods there', async () => {
+      const script = `import px
+df = px.DataFrame(table='http_events', start_time='-10m')
+df = df[df.trace_role == 2]
+df.namespace = df.ctx['namespace']
+df = df.groupby('namespace').agg(n=('latency', px.count))
+px.display(df, 'by_namespace')
+`;
+      const scoped = await wispRun(endpointUrl, script, await serviceAccountKubeconfig(NAMESPACE, 'reads-one-namespace'));
+      // Five requests to the pod in NAMESPACE, resolved only by the agent of its node (dist-a).
+      assert.deepEqual(scoped.rows.map(({ namespace, n }) => ({ namespace, n })), [{ namespace: NAMESPACE, n: 5 }]);
+      const admin = await wispRun(endpointUrl, script);
+      const byNamespace = Object.fromEntries(admin.rows.map((r) => [r.namespace as string, r.n as number]));
+      assert.equal(byNamespace[NAMESPACE], 5);
+      assert.equal(byNamespace[OTHER_NAMESPACE], 2, 'the other namespace\'s rows exist, the scoped user just may not see them');
+      assert.ok((byNamespace[''] ?? 0) >= 7, 'dist-b (dist-c was killed above) sees the same requests without pod context');
     });
 
     it('refuses the token of a ServiceAccount that was deleted', async () => {

@@ -27,6 +27,8 @@ export interface ConnOpenEvent {
   readonly localPort: number;
   readonly remoteAddr: string;
   readonly remotePort: number;
+  /** cgroup v2 id of the process (inode of its cgroup directory); absent or 0 when unknown. */
+  readonly cgroupId?: number;
 }
 
 /**

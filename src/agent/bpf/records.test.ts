@@ -158,6 +158,7 @@ class Writer {
     this.view.setUint16(at + O.remote_port, 51000, true);
     this.bytes.set(local, at + O.local_addr);
     this.bytes.set(remote, at + O.remote_addr);
+    this.view.setBigUint64(at + O.cgroup_id, 4242n, true);
     this.length += recordStride(size);
     return this;
   }
@@ -238,6 +239,7 @@ describe('decodeRecords', () => {
         localPort: 8080,
         remoteAddr: '10.1.2.3',
         remotePort: 51000,
+        cgroupId: 4242,
       });
     });
     it('decodes the data event with a view of the captured bytes and a gap', () => {

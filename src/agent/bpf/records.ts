@@ -32,7 +32,7 @@ export const LAYOUTS = {
     fields: { op: 0, flags: 2, size: 4, tgid: 8, fd: 12, timestamp_ns: 16 },
   },
   wisp_conn_open_record: {
-    byteLength: 80,
+    byteLength: 88,
     fields: {
       header: 0,
       conn_id: 24,
@@ -43,6 +43,7 @@ export const LAYOUTS = {
       remote_port: 46,
       local_addr: 48,
       remote_addr: 64,
+      cgroup_id: 80,
     },
   },
   wisp_data_record: {
@@ -226,6 +227,7 @@ export function decodeRecords(
             kernelFamily,
           ),
           remotePort: view.getUint16(offset + O.remote_port, true),
+          cgroupId: u64(view, offset + O.cgroup_id),
         };
         sink.onOpen(event);
         delivered++;

@@ -5,6 +5,8 @@ import {
   AGENT_LEASE_LABEL, agentLeaseName, HEALTH_ANNOTATION, PLAN_CONFIGMAP_NAME as PLAN_CONFIGMAP, PLAN_KEY, PLAN_VERSION_ANNOTATION,
   QUERY_ADDRESS_ANNOTATION, type AgentHealth,
 } from '../../common/agent-plan.ts';
+import { ContextWatches } from '../k8s/context-watches.ts';
+import type { PodIndex } from '../k8s/pod-index.ts';
 import { applyPlan, parsePlan, type AppliedPlan } from './plan.ts';
 
 export const DEFAULTS = Object.freeze({
@@ -23,6 +25,7 @@ export interface ClusterAgentOptions {
   namespace?: string;
   agent: Agent;
   logger: Logger;
+  pods?: PodIndex;
   heartbeatMs?: number;
   /**
    * host:port the cluster query endpoint should use to reach this agent
@@ -41,7 +44,8 @@ export interface ClusterAgentOptions {
  */
 export class ClusterAgent {
   readonly leaseName: string;
-  private readonly options: Required<Omit<ClusterAgentOptions, 'heartbeatMs' | 'advertiseAddress'>> & { heartbeatMs: number; advertiseAddress?: string };
+  private readonly options: Required<Omit<ClusterAgentOptions, 'heartbeatMs' | 'advertiseAddress' | 'pods'>> & { heartbeatMs: number; advertiseAddress?: string };
+  private readonly context: ContextWatches | undefined;
   private readonly core: CoreV1Api;
   private readonly coordination: CoordinationV1Api;
   private applied: AppliedPlan | undefined;
@@ -58,9 +62,11 @@ export class ClusterAgent {
     this.leaseName = agentLeaseName(options.nodeName);
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
     this.coordination = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    if (options.pods) this.context = new ContextWatches({ kubeConfig: options.kubeConfig, nodeName: options.nodeName, pods: options.pods, logger: options.logger });
   }
 
   async start(): Promise<void> {
+    await this.context?.start();
     await this.options.agent.start();
     this.watchPlan();
     await this.heartbeat();
@@ -72,6 +78,7 @@ export class ClusterAgent {
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.retryTimer);
     this.watchAbort?.abort();
+    this.context?.stop();
     await this.options.agent.stop();
   }
 

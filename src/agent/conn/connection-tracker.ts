@@ -54,6 +54,12 @@ export interface ConnectionTrackerOptions {
    * active connections are finished early (counted `evicted_memory`).
    */
   readonly maxTotalBytes?: number;
+  /**
+   * Told of every connection as it opens (e.g. to note the process's
+   * Kubernetes context while the process surely exists). Must be cheap; a
+   * throw is counted (`open_observer_error`).
+   */
+  readonly onOpen?: (conn: ConnectionInfo) => void;
 }
 
 export const DEFAULT_REGISTRY: ProtocolRegistry = Object.freeze([http1Protocol]);
@@ -297,6 +303,7 @@ export class ConnectionTracker implements SocketEventSink {
   // Per-event counters kept as fields: the hot path must not hash strings.
   private eventsData = 0;
   private dataBytes = 0;
+  private readonly onOpenObserver: ((conn: ConnectionInfo) => void) | undefined;
 
   constructor(options: ConnectionTrackerOptions) {
     const registry = options.registry ?? DEFAULT_REGISTRY;
@@ -306,6 +313,7 @@ export class ConnectionTracker implements SocketEventSink {
     this.idleTimeoutNs = options.idleTimeoutNs ?? DEFAULTS.idleTimeoutNs;
     this.closeGraceNs = options.closeGraceNs ?? DEFAULTS.closeGraceNs;
     this.maxTotalBytes = options.maxTotalBytes ?? DEFAULTS.maxTotalBytes;
+    this.onOpenObserver = options.onOpen;
     this.ctx = {
       registry,
       maxInferBytes: registry.reduce((m, s) => Math.max(m, s.maxInferBytes), 1),
@@ -356,8 +364,16 @@ export class ConnectionTracker implements SocketEventSink {
       localPort: event.localPort,
       remoteAddr: event.remoteAddr,
       remotePort: event.remotePort,
+      cgroupId: event.cgroupId ?? 0,
       openedNs: event.timestampNs,
     });
+    if (this.onOpenObserver) {
+      try {
+        this.onOpenObserver(info);
+      } catch {
+        this.counters.inc('open_observer_error');
+      }
+    }
     const conn = new Connection(info, this.ctx);
     this.conns.set(event.connId, conn);
     this.linkTail(conn);

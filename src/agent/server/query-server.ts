@@ -4,7 +4,7 @@ import { tableToIPC } from 'apache-arrow';
 import { BodyTooLargeError, listen, readBody, sendJson } from '../../common/http-server.ts';
 import {
   ARROW_STREAM_TYPE, compileScript, encodeFragmentResult, executeLocal, parseQueryRequest, pickOutput, resultToJson, runFragment, QueryError,
-  type CompiledQuery, type PlanNode,
+  type CompiledQuery, type MetadataResolver, type PlanNode,
 } from '../../query/index.ts';
 import type { TableStore } from '../store/table-store.ts';
 
@@ -23,6 +23,7 @@ export interface QueryServerOptions {
   metrics: MetricsRenderer;
   nowNs: () => bigint;
   maxOutputRows?: number;
+  metadata?: MetadataResolver;
 }
 
 /**
@@ -89,7 +90,10 @@ export class QueryServer {
     }
     try {
       const compiled = compileScript(request.script, this.options.store, { nowNs: this.options.nowNs() });
-      const result = executeLocal(compiled, this.options.store, { maxOutputRows: this.options.maxOutputRows ?? DEFAULTS.maxOutputRows });
+      const result = executeLocal(compiled, this.options.store, {
+        maxOutputRows: this.options.maxOutputRows ?? DEFAULTS.maxOutputRows,
+        ...(this.options.metadata && { metadata: this.options.metadata }),
+      });
       if (!arrow) {
         sendJson(res, 200, resultToJson(result));
         return;
@@ -134,7 +138,7 @@ export class QueryServer {
       return;
     }
     try {
-      const bytes = encodeFragmentResult(node, runFragment(node, { source: this.options.store }));
+      const bytes = encodeFragmentResult(node, runFragment(node, { source: this.options.store, ...(this.options.metadata && { metadata: this.options.metadata }) }));
       res.writeHead(200, { 'content-type': ARROW_STREAM_TYPE, 'content-length': bytes.byteLength });
       res.end(bytes);
     } catch (error) {
