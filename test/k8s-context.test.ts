@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import { freePort, requireBuilt, requireCommand, requireRoot, ROOT, run, stop, waitFor, WISP } from './support/processes.ts';
-import { createFakePod, createService, deleteNamespaceWithFakePods, ensureNode, type FakePod } from './support/pods.ts';
+import { createFakePod, createService, deleteNamespaceWithFakePods, deleteNodes, ensureNode, type FakePod } from './support/pods.ts';
 import { ensureTestbed, kubectlOk } from './support/testbed.ts';
 
 const NODE = 'ctx-node';
@@ -22,6 +22,7 @@ describe('Kubernetes context of rows (real test bed, pod cgroups, eBPF agent)', 
   let server: ChildProcess | undefined;
   let agentUrl = '';
   let port = 0;
+  let kubeconfig = '';
   let web: FakePod | undefined;
   let client: FakePod | undefined;
 
@@ -30,6 +31,7 @@ describe('Kubernetes context of rows (real test bed, pod cgroups, eBPF agent)', 
     requireBuilt();
     const curl = requireCommand('curl', 'curl');
     const testbed = await ensureTestbed();
+    kubeconfig = testbed.kubeconfig;
     for (const ns of [SHOP, CLIENTS]) {
       await deleteNamespaceWithFakePods(ns, true);
       await kubectlOk(['create', 'namespace', ns]);
@@ -63,10 +65,12 @@ describe('Kubernetes context of rows (real test bed, pod cgroups, eBPF agent)', 
     web?.removeCgroup();
     client?.removeCgroup();
     for (const ns of [SHOP, CLIENTS]) await deleteNamespaceWithFakePods(ns, false);
+    await deleteNodes([NODE]);
   });
 
   async function query(script: string): Promise<Record<string, unknown>[]> {
-    const result = await run(WISP, ['run', '--server', agentUrl, '-o', 'json', '-'], { input: script });
+    // A cluster agent answers admins (and the query endpoint) only: the admin's token.
+    const result = await run(WISP, ['run', '--server', agentUrl, '--kubeconfig', kubeconfig, '-o', 'json', '-'], { input: script });
     if (result.code !== 0) throw new Error(`wisp run failed: ${result.stderr.trim()}`);
     return result.stdout.split('\n').filter(Boolean).map((l) => {
       const { _tableName: _output, ...row } = JSON.parse(l) as Record<string, unknown>;

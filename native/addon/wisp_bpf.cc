@@ -5,6 +5,9 @@
 //   drain(handle, Uint8Array) -> bytes written: whole records, each at an 8-byte
 //       aligned offset, stepping by round_up(header.size, 8); padding is zeroed.
 //   counters(handle) -> { <kernel stat>: n, recordsDrained, bytesDrained, ... }
+//   connStats(handle, Uint8Array) -> entries written: the values of the kernel
+//       `conns` table (struct conn_info), packed at its size, read with batch
+//       lookups; what does not fit is left for the next call (counted).
 //   close(handle)     -> detaches and frees; safe to call twice.
 // Batch-oriented on purpose: one call moves many records, no per-event callback
 // into JavaScript. All calls must come from the thread that opened the handle.
@@ -33,7 +36,8 @@ constexpr size_t kLibbpfLogMaxBytes = 16 * 1024;
 // Names of the kernel `stats` array slots, in index order (socket_trace.h).
 constexpr const char* kStatNames[WISP_STAT_COUNT] = {
     "ringbufFull",     "captureTruncated", "iovecTruncated",    "connMapFull",    "argsStashFailed",
-    "readUserFailed",  "socketReadFailed", "staleConnections",  "connNotTraced",
+    "readUserFailed",  "socketReadFailed", "staleConnections",  "connNotTraced",   "mmsgTruncated",
+    "connAdopted",
 };
 
 // libbpf reports load/verifier problems through its print callback. Keep the
@@ -141,7 +145,42 @@ class Handle : public Napi::ObjectWrap<Handle> {
     result.Set("recordsSpilled", Napi::Number::New(env, static_cast<double>(records_spilled_)));
     result.Set("oversizedDropped", Napi::Number::New(env, static_cast<double>(oversized_dropped_)));
     result.Set("consumeErrors", Napi::Number::New(env, static_cast<double>(consume_errors_)));
+    result.Set("connStatsTruncated", Napi::Number::New(env, static_cast<double>(conn_stats_truncated_)));
+    result.Set("connStatsErrors", Napi::Number::New(env, static_cast<double>(conn_stats_errors_)));
     return result;
+  }
+
+  // Copies the values of `conns` into out[0, capacity) with batch lookups (a
+  // few syscalls per thousand connections, no per-entry call). Values are
+  // read while the kernel updates them: each 64-bit counter is a consistent
+  // snapshot, the pair is not. Never throws.
+  size_t ConnStats(uint8_t* out, size_t capacity) {
+    if (!skel_) return 0;
+    const size_t value_size = bpf_map__value_size(skel_->maps.conns);
+    const size_t max_entries = capacity / value_size;
+    const int fd = bpf_map__fd(skel_->maps.conns);
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    uint64_t token = 0;  // hash maps use a u32 bucket index as the batch token
+    bool first = true;
+    size_t total = 0;
+    for (;;) {
+      if (total >= max_entries) {
+        conn_stats_truncated_++;
+        break;
+      }
+      __u32 count = static_cast<__u32>(std::min(kConnStatsBatch, max_entries - total));
+      conn_keys_.resize(count);
+      int err = bpf_map_lookup_batch(fd, first ? nullptr : &token, &token, conn_keys_.data(),
+                                     out + total * value_size, &count, &opts);
+      first = false;
+      total += count;
+      if (err == -ENOENT) break;  // walked the whole table
+      if (err) {
+        conn_stats_errors_++;
+        break;
+      }
+    }
+    return total;
   }
 
   void Close() {
@@ -202,6 +241,11 @@ class Handle : public Napi::ObjectWrap<Handle> {
   uint64_t records_spilled_ = 0;
   uint64_t oversized_dropped_ = 0;
   uint64_t consume_errors_ = 0;
+
+  static constexpr size_t kConnStatsBatch = 1024;
+  std::vector<uint64_t> conn_keys_;
+  uint64_t conn_stats_truncated_ = 0;
+  uint64_t conn_stats_errors_ = 0;
 };
 
 uint32_t RequireUint(Napi::Object options, const char* name, uint32_t min, uint32_t max) {
@@ -228,6 +272,7 @@ class WispBpf : public Napi::Addon<WispBpf> {
                               InstanceMethod("open", &WispBpf::Open),
                               InstanceMethod("drain", &WispBpf::Drain),
                               InstanceMethod("counters", &WispBpf::Counters),
+                              InstanceMethod("connStats", &WispBpf::ConnStats),
                               InstanceMethod("close", &WispBpf::Close),
                           });
     exports.Set("maxCaptureBytesLimit", Napi::Number::New(env, WISP_MAX_CAPTURE_BYTES));
@@ -274,6 +319,17 @@ class WispBpf : public Napi::Addon<WispBpf> {
   }
 
   Napi::Value Counters(const Napi::CallbackInfo& info) { return HandleOf(info)->Counters(info.Env()); }
+
+  Napi::Value ConnStats(const Napi::CallbackInfo& info) {
+    Handle* handle = HandleOf(info);
+    if (info.Length() < 2 || !info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(info.Env(), "connStats: expected a Uint8Array buffer");
+    }
+    Napi::Uint8Array buffer = info[1].As<Napi::Uint8Array>();
+    size_t n = handle->ConnStats(buffer.Data(), buffer.ByteLength());
+    return Napi::Number::New(info.Env(), static_cast<double>(n));
+  }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     HandleOf(info)->Close();

@@ -13,11 +13,17 @@
  *   traced protocols only.
  *   close enter / process exit -> emit CONN_CLOSE and forget the fd.
  *
+ *   A socket-only data syscall (the recv and send family) on an untracked TCP fd
+ *   adopts it: CONN_OPEN with role unknown and WISP_FLAG_ADOPTED, positions
+ *   counted from there. That covers fds inherited over fork() (postgres
+ *   backends) or SCM_RIGHTS, and connections opened before attach.
+ *
  * Caveats (by design, documented for the tracker):
- * - Connections opened before the programs were attached are not in `conns`
- *   and stay invisible until they are closed and reopened.
- * - An fd inherited through fork() or passed over SCM_RIGHTS is keyed by the
- *   opening tgid only: the other process's traffic on it is not seen.
+ * - An untracked fd used only with read/write/readv/writev is not adopted
+ *   (looking up the socket of every file read would tax the whole host):
+ *   such connections opened before attach, or inherited, stay invisible.
+ * - An adopted connection whose first seen bytes are mid-message matches no
+ *   protocol and stays untraced (counted as connNotTraced).
  * - close_range(), dup2() over a tracked fd, io_uring I/O are not hooked; a
  *   reused fd is detected on the next accept/connect and reported as a
  *   CONN_CLOSE with WISP_FLAG_STALE.
@@ -40,6 +46,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define AF_INET6 10
 #define SOCK_STREAM 1
 #define IPPROTO_TCP 6
+#define SOCK_DGRAM 2
+#define IPPROTO_UDP 17
 #define EINPROGRESS 115
 
 #define MODE_FULL 0
@@ -51,7 +59,9 @@ const volatile __u32 max_capture_bytes = 16384; /* <= WISP_MAX_CAPTURE_BYTES */
 const volatile __u32 mode = MODE_FULL; /* MODE_BARE: attach, do nothing */
 
 /* Per tracked connection. Byte counters are updated atomically: they are the
- * stream positions of the next byte in each direction. */
+ * stream positions of the next byte in each direction. User space also reads
+ * these values (the addon's connStats batch lookup, for conn_stats): the
+ * layout is checked against LAYOUTS.conn_info by src/agent/bpf/records.test.ts. */
 struct conn_info {
 	__u64 conn_id;
 	__u64 bytes_sent;
@@ -64,11 +74,17 @@ struct conn_info {
 /* Syscall arguments stashed between enter and exit, per thread. */
 struct syscall_args {
 	__u64 buf; /* buffer, iovec array or user_msghdr, by `syscall` */
-	__u64 iovcnt; /* readv/writev */
+	__u64 iovcnt; /* readv/writev, sendmmsg/recvmmsg: count; sendto/recvfrom: struct sockaddr * */
 	__u32 fd;
 	__u16 syscall; /* WISP_SYS_*, or SYS_CONNECT */
-	__u16 pending; /* set at enter, cleared at exit */
+	__u16 pending; /* PENDING_* at enter, cleared at exit */
 };
+
+/* syscall_args.pending: a tracked TCP connection's data, or a possible UDP datagram. */
+#define PENDING_STREAM 1
+#define PENDING_DGRAM 2
+/* exit_dgram(): the socket was TCP and is now tracked: continue on the stream path. */
+#define EXIT_DGRAM_ADOPTED 1
 
 /* connect(2) stashes its fd too; not a data syscall, so not in socket_trace.h. */
 #define SYS_CONNECT 0x100
@@ -135,6 +151,31 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+/*
+ * Connected UDP sockets (tgid << 32 | fd), noted at connect(): their
+ * read/write/readv/writev may carry datagrams. LRU: an fd closed in a way we
+ * do not hook ages out instead of leaking.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u8);
+} udp_socks SEC(".maps");
+
+/* DGRAM record under construction; twice the cap for the same reason as data_scratch. */
+struct dgram_scratch {
+	struct wisp_dgram_record record;
+	__u8 payload[2 * WISP_MAX_DGRAM_BYTES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dgram_scratch);
+} dgram_scratch SEC(".maps");
+
 static __always_inline void stat_inc(__u32 index)
 {
 	__u64 *value = bpf_map_lookup_elem(&stats, &index);
@@ -193,9 +234,10 @@ static __always_inline struct sock *fd_to_sock(__u32 fd)
 	struct file *file = NULL;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return NULL;
-	/* accept/connect succeeded on this fd, so private_data is a socket. */
+	/* After accept/connect or a socket syscall on this fd, private_data is a socket. */
 	struct socket *sock = BPF_CORE_READ(file, private_data);
-	if (!sock)
+	/* A socket's file points back at it: guards the datagram path against a reused fd. */
+	if (!sock || BPF_CORE_READ(sock, file) != file)
 		return NULL;
 	return BPF_CORE_READ(sock, sk);
 }
@@ -225,6 +267,8 @@ static __noinline void fill_open_record(struct wisp_conn_open_record *r, struct 
 	}
 }
 
+static __noinline int track_conn(__u32 tgid, __u32 fd, struct sock *sk, __u16 family, __u16 role);
+
 /* accept/accept4/connect exit on `fd`: track the connection if it is inet TCP. */
 static __always_inline void open_conn(__u32 fd, __u16 role)
 {
@@ -242,6 +286,13 @@ static __always_inline void open_conn(__u32 fd, __u16 role)
 		return;
 	__u16 type = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type);
 	__u16 protocol = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	if (type == SOCK_DGRAM && protocol == IPPROTO_UDP && role == WISP_ROLE_CLIENT) {
+		/* connect() on UDP: later read/write on the fd may be datagrams. */
+		__u64 udp_key = conn_key(tgid, fd);
+		__u8 one = 1;
+		bpf_map_update_elem(&udp_socks, &udp_key, &one, BPF_ANY);
+		return;
+	}
 	if (type != SOCK_STREAM || protocol != IPPROTO_TCP)
 		return;
 
@@ -252,11 +303,22 @@ static __always_inline void open_conn(__u32 fd, __u16 role)
 		stat_inc(WISP_STAT_STALE_CONN);
 		emit_close(tgid, fd, stale, WISP_FLAG_STALE);
 	}
+	track_conn(tgid, fd, sk, family, role);
+}
+
+/*
+ * Starts tracking inet TCP socket `fd` of `tgid`: a conn_info entry and a
+ * CONN_OPEN record. Role WISP_ROLE_UNKNOWN marks a connection adopted on a
+ * data syscall (header flag WISP_FLAG_ADOPTED). 0 when tracked.
+ */
+static __noinline int track_conn(__u32 tgid, __u32 fd, struct sock *sk, __u16 family, __u16 role)
+{
+	__u64 key = conn_key(tgid, fd);
 
 	__u32 zero = 0;
 	__u64 *counter = bpf_map_lookup_elem(&next_conn_id, &zero);
 	if (!counter)
-		return;
+		return -1;
 	struct conn_info info = {
 		.conn_id = __sync_fetch_and_add(counter, 1) + 1,
 		.role = role,
@@ -264,7 +326,7 @@ static __always_inline void open_conn(__u32 fd, __u16 role)
 	};
 	if (bpf_map_update_elem(&conns, &key, &info, BPF_ANY)) {
 		stat_inc(WISP_STAT_CONN_MAP_FULL);
-		return;
+		return -1;
 	}
 
 	struct wisp_conn_open_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
@@ -272,23 +334,49 @@ static __always_inline void open_conn(__u32 fd, __u16 role)
 		/* The tracker would see data of an unknown connection: forget it. */
 		stat_inc(WISP_STAT_RINGBUF_FULL);
 		bpf_map_delete_elem(&conns, &key);
-		return;
+		return -1;
 	}
 	r->header.tgid = tgid;
 	r->header.fd = fd;
 	r->conn_id = info.conn_id;
 	r->role = role;
 	fill_open_record(r, sk, family);
+	if (role == WISP_ROLE_UNKNOWN)
+		r->header.flags = WISP_FLAG_ADOPTED;
 	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+	return 0;
 }
 
 /*
  * Protocol inference on the first bytes of a connection (either direction).
  * One place for all protocols: add a new one here and a WISP_PROTO_* value.
- * `n` is how many of the 8 bytes are valid.
+ * `n` is how many of the 8 bytes are valid; `direction` (WISP_DIR_*) and
+ * `role` (WISP_ROLE_*) tell which side wrote them.
  */
-static __always_inline __u16 infer_protocol(const __u8 *b, __u32 n)
+/*
+ * A global (non-static, noinline) function: the verifier checks it once on
+ * its own instead of once per path of every data exit that calls it, which
+ * keeps exit_read & co. far below the verifier's instruction limit as cases
+ * are added. The first bytes come as one __u64 (little-endian: b[0] is the
+ * lowest byte), since a global function cannot take a stack pointer.
+ */
+__noinline __u16 infer_protocol(__u64 first8, __u32 n, __u16 direction, __u16 role)
 {
+	__u8 b[8];
+	__builtin_memcpy(b, &first8, sizeof(b));
+	/* HTTP/2 client connection preface "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" (h2c with prior knowledge). */
+	if (n >= 8 && b[0] == 'P' && b[1] == 'R' && b[2] == 'I' && b[3] == ' ' && b[4] == '*' &&
+	    b[5] == ' ' && b[6] == 'H' && b[7] == 'T')
+		return WISP_PROTO_HTTP2;
+	/*
+	 * HTTP/2 servers may write their SETTINGS before reading the preface: a
+	 * non-ACK SETTINGS frame on stream 0 (length a multiple of 6, under 256)
+	 * as the first bytes an accepted connection writes.
+	 */
+	if (n >= 8 && direction == WISP_DIR_EGRESS && role == WISP_ROLE_SERVER && b[0] == 0 &&
+	    b[1] == 0 && b[2] % 6 == 0 && b[3] == 4 && b[4] == 0 && b[5] == 0 && b[6] == 0 &&
+	    b[7] == 0)
+		return WISP_PROTO_HTTP2;
 	/* HTTP/1.x request line: METHOD SP; or a status line "HTTP/1." */
 	if (n >= 4 && b[0] == 'G' && b[1] == 'E' && b[2] == 'T' && b[3] == ' ')
 		return WISP_PROTO_HTTP1;
@@ -316,7 +404,81 @@ static __always_inline __u16 infer_protocol(const __u8 *b, __u32 n)
 	if (n >= 8 && b[0] == 'C' && b[1] == 'O' && b[2] == 'N' && b[3] == 'N' && b[4] == 'E' &&
 	    b[5] == 'C' && b[6] == 'T' && b[7] == ' ')
 		return WISP_PROTO_HTTP1;
+	/*
+	 * PostgreSQL client's first message (twin: inferPgsql in
+	 * src/agent/protocols/pgsql/pgsql-session.ts): big-endian length under
+	 * 64 KiB, then protocol 3.0, or length 8 and SSLRequest (80877103) or
+	 * GSSENCRequest (80877104).
+	 */
+	if (n >= 8 && b[0] == 0 && b[1] == 0 && b[4] == 0 && b[5] == 3 && b[6] == 0 && b[7] == 0)
+		return WISP_PROTO_PGSQL;
+	if (n >= 8 && b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 8 && b[4] == 0x04 &&
+	    b[5] == 0xd2 && b[6] == 0x16 && (b[7] == 0x2f || b[7] == 0x30))
+		return WISP_PROTO_PGSQL;
+	/*
+	 * MySQL/MariaDB (twin: inferMysql in src/agent/protocols/mysql/mysql-session.ts):
+	 * the server greeting (3-byte length under 64 KiB, sequence 0, protocol 10,
+	 * version digit), seen first on both sides; or a client COM_QUERY packet
+	 * (sequence 0, command 3, printable text).
+	 */
+	if (n >= 6 && b[2] == 0 && b[3] == 0 && b[4] == 10 && b[5] >= '0' && b[5] <= '9')
+		return WISP_PROTO_MYSQL;
+	if (n >= 8 && b[3] == 0 && b[4] == 3) {
+		/* Printable ASCII or tab/LF/CR (twin: printable() in mysql-session.ts). */
+		__u32 text = 0;
+		for (__u32 i = 5; i < 8; i++)
+			text += (b[i] >= 0x20 && b[i] < 0x7f) || b[i] == '\t' || b[i] == '\n' ||
+				b[i] == '\r';
+		if (text == 3)
+			return WISP_PROTO_MYSQL;
+	}
+	/*
+	 * Redis client command (twin: inferRedis in
+	 * src/agent/protocols/redis/redis-session.ts): an array of bulk strings,
+	 * "*<1-4 digits>\r\n$". Servers never speak first.
+	 */
+	if (n >= 5 && b[0] == '*' && b[1] >= '0' && b[1] <= '9') {
+		__u32 i = 2;
+		if (b[2] >= '0' && b[2] <= '9')
+			i = 3;
+		if (i == 3 && n >= 6 && b[3] >= '0' && b[3] <= '9')
+			i = 4;
+		if (i == 4 && n >= 7 && b[4] >= '0' && b[4] <= '9')
+			i = 5;
+		if (i + 2 < n && b[i & 7] == '\r' && b[(i + 1) & 7] == '\n' && b[(i + 2) & 7] == '$')
+			return WISP_PROTO_REDIS;
+	}
+	/*
+	 * DNS over TCP (twin: inferDnsTcp in src/agent/protocols/dns/dns-session.ts):
+	 * a query first, from the client: two-byte length 17..255, then the header
+	 * of a standard query (QR 0, opcode 0, Z 0, rcode 0, one question). Only
+	 * queries: a TLS ClientHello can pass the response-side checks.
+	 */
+	if (n >= 8 && ((direction == WISP_DIR_EGRESS && role == WISP_ROLE_CLIENT) ||
+		       (direction == WISP_DIR_INGRESS && role == WISP_ROLE_SERVER)) &&
+	    b[0] == 0 && b[1] >= 17 && (b[4] & 0xf8) == 0 && (b[5] & 0x4f) == 0 && b[6] == 0 &&
+	    b[7] == 1)
+		return WISP_PROTO_DNS;
 	return WISP_PROTO_NOT_TRACED;
+}
+
+/*
+ * A DNS message header (12 bytes at h) that is worth copying (twin:
+ * plausibleDnsHeader in src/agent/protocols/dns/dns.parser.ts): one
+ * question, a defined opcode, Z clear, and for queries no answer/authority
+ * records except in UPDATE. Cheap enough for every UDP datagram, so QUIC,
+ * statsd and friends are not copied.
+ */
+static __always_inline int dns_header_plausible(const __u8 *h, __u32 length)
+{
+	if (length < 17)
+		return 0;
+	__u8 opcode = (h[2] >> 3) & 0xf;
+	if (opcode == 3 || opcode > 5 || (h[3] & 0x40) || h[4] != 0 || h[5] != 1)
+		return 0;
+	if (!(h[2] & 0x80) && opcode != 5 && ((h[3] & 0x0f) || h[6] || h[7] || h[8] || h[9]))
+		return 0;
+	return 1;
 }
 
 static __always_inline int is_vectored(__u16 syscall)
@@ -351,11 +513,16 @@ static __always_inline int resolve_iov(const struct syscall_args *a, struct iove
 		     : [val] "+r"(v)                                        \
 		     : [lim] "i"(max))
 
-/* First bytes of the data for protocol inference: up to 8 in `b`. */
+/*
+ * First bytes of the data for protocol inference: up to 8 in `b`. A first
+ * iovec shorter than that is completed from the second one: DNS over TCP is
+ * often written as [2-byte length][message].
+ */
 static __always_inline __u32 peek_bytes(const struct syscall_args *a, __u32 length, __u8 *b)
 {
 	__u64 n = length < 8 ? length : 8;
 	const void *src = (const void *)a->buf;
+	struct iovec second = {};
 	if (is_vectored(a->syscall)) {
 		struct iovec *iov;
 		__u64 iovcnt;
@@ -364,12 +531,30 @@ static __always_inline __u32 peek_bytes(const struct syscall_args *a, __u32 leng
 		    bpf_probe_read_user(&first, sizeof(first), iov))
 			return 0;
 		src = first.iov_base;
-		if (first.iov_len < n)
+		if (first.iov_len < n) {
+			if (iovcnt > 1 && bpf_probe_read_user(&second, sizeof(second), &iov[1]))
+				second.iov_len = 0;
 			n = first.iov_len;
+		}
 	}
 	CLAMP_FOR_VERIFIER(n, 8);
 	if (n == 0 || bpf_probe_read_user(b, n, src))
 		return 0;
+	if (n < 8 && n < length && second.iov_len > 0) {
+		/* 16 bytes: offset <= 7 plus size <= 8 stays inside, as the verifier sees it. */
+		__u8 joined[16] = {};
+		__builtin_memcpy(joined, b, 8);
+		__u64 at = n;
+		CLAMP_FOR_VERIFIER(at, 7);
+		__u64 m = 8 - n;
+		if (m > second.iov_len)
+			m = second.iov_len;
+		CLAMP_FOR_VERIFIER(m, 8);
+		if (m == 0 || bpf_probe_read_user(joined + at, m, second.iov_base))
+			return n;
+		__builtin_memcpy(b, joined, 8);
+		n += m;
+	}
 	return n;
 }
 
@@ -377,6 +562,47 @@ static __always_inline __u32 capture_cap(void)
 {
 	__u32 cap = max_capture_bytes;
 	return cap > WISP_MAX_CAPTURE_BYTES ? WISP_MAX_CAPTURE_BYTES : cap;
+}
+
+/* State of copy_one_iovec across bpf_loop iterations. */
+struct iov_copy {
+	struct data_scratch *s;
+	struct iovec *iov;
+	__u64 iovcnt;
+	__u32 want;
+	__u32 off;
+	__u32 read_failed;
+};
+
+/*
+ * One iovec per bpf_loop iteration: the verifier checks the body once, so
+ * writev with many iovecs (HTTP/2 writes two per frame) is copied whole
+ * where an unrolled loop ran out of verifier budget at 16. Returns 1 to stop.
+ */
+static long copy_one_iovec(__u64 i, void *ctx)
+{
+	struct iov_copy *c = ctx;
+	if (c->off >= c->want || i >= c->iovcnt)
+		return 1;
+	struct iovec v;
+	if (bpf_probe_read_user(&v, sizeof(v), &c->iov[i])) {
+		c->read_failed = 1;
+		return 1;
+	}
+	__u64 chunk = v.iov_len;
+	if (chunk > c->want - c->off)
+		chunk = c->want - c->off;
+	CLAMP_FOR_VERIFIER(chunk, WISP_MAX_CAPTURE_BYTES);
+	__u64 at = c->off;
+	CLAMP_FOR_VERIFIER(at, WISP_MAX_CAPTURE_BYTES - 1); /* off < want <= cap already */
+	if (chunk == 0)
+		return 0;
+	if (bpf_probe_read_user(c->s->payload + at, chunk, v.iov_base)) {
+		c->read_failed = 1;
+		return 1;
+	}
+	c->off += chunk;
+	return 0;
 }
 
 /* Copy up to `want` payload bytes into s->payload; returns bytes copied. */
@@ -401,28 +627,12 @@ static __always_inline __u32 copy_payload(struct data_scratch *s, const struct s
 		stat_inc(WISP_STAT_READ_USER_FAILED);
 		return 0;
 	}
-	__u32 off = 0;
-	for (int i = 0; i < WISP_MAX_IOVECS; i++) {
-		if (off >= want || i >= iovcnt)
-			return off;
-		struct iovec v;
-		if (bpf_probe_read_user(&v, sizeof(v), &iov[i])) {
-			stat_inc(WISP_STAT_READ_USER_FAILED);
-			return off;
-		}
-		__u64 chunk = v.iov_len;
-		if (chunk > want - off)
-			chunk = want - off;
-		CLAMP_FOR_VERIFIER(chunk, WISP_MAX_CAPTURE_BYTES);
-		__u64 at = off;
-		CLAMP_FOR_VERIFIER(at, WISP_MAX_CAPTURE_BYTES - 1); /* off < want <= cap already */
-		if (chunk == 0)
-			continue;
-		if (bpf_probe_read_user(s->payload + at, chunk, v.iov_base)) {
-			stat_inc(WISP_STAT_READ_USER_FAILED);
-			return off;
-		}
-		off += chunk;
+	struct iov_copy c = { .s = s, .iov = iov, .iovcnt = iovcnt, .want = want };
+	bpf_loop(WISP_MAX_IOVECS, copy_one_iovec, &c, 0);
+	__u32 off = c.off;
+	if (c.read_failed) {
+		stat_inc(WISP_STAT_READ_USER_FAILED);
+		return off;
 	}
 	if (off < want) {
 		stat_inc(WISP_STAT_IOVEC_TRUNCATED);
@@ -487,6 +697,231 @@ static __always_inline void emit_data(const struct syscall_args *a, __u32 tgid,
 		stat_inc(WISP_STAT_RINGBUF_FULL);
 }
 
+/* ---- UDP datagrams (WISP_OP_DGRAM) ---- */
+
+/* Syscalls that only work on sockets: an untracked fd there may be a UDP socket. */
+static __always_inline int is_socket_syscall(__u16 syscall)
+{
+	return syscall == WISP_SYS_RECVFROM || syscall == WISP_SYS_SENDTO ||
+	       syscall == WISP_SYS_RECVMSG || syscall == WISP_SYS_SENDMSG ||
+	       syscall == WISP_SYS_RECVMMSG || syscall == WISP_SYS_SENDMMSG;
+}
+
+/* The socket and syscall one or more datagrams went through. */
+struct dgram_ctx {
+	struct sock *sk;
+	__u64 mmsg; /* sendmmsg/recvmmsg: the user struct mmsghdr array */
+	__u32 tgid;
+	__u32 fd;
+	__u16 family;
+	__u16 syscall;
+	__u16 direction;
+	__u16 reserved;
+};
+
+/* One datagram in user memory: contiguous at `buf` (iovcnt 0) or an iovec array. */
+struct dgram_msg {
+	__u64 buf;
+	__u64 iovcnt;
+	__u64 name; /* the peer's struct sockaddr, 0: the connected peer */
+	__u32 length;
+};
+
+/* Fills all but size, length, captured and payload; the remote address is the connected peer's. */
+static __noinline void fill_dgram_record(struct wisp_dgram_record *r, const struct dgram_ctx *c)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct sock *sk = c->sk;
+	__u16 family = c->family;
+	r->header.op = WISP_OP_DGRAM;
+	r->header.flags = 0;
+	r->header.tgid = c->tgid;
+	r->header.fd = c->fd;
+	r->header.timestamp_ns = bpf_ktime_get_ns();
+	r->process_start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	r->cgroup_id = bpf_get_current_cgroup_id();
+	r->direction = c->direction;
+	r->syscall = c->syscall;
+	r->protocol = WISP_PROTO_DNS;
+	r->family = family;
+	r->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	r->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	r->reserved = 0;
+	__builtin_memset(r->local_addr, 0, sizeof(r->local_addr));
+	__builtin_memset(r->remote_addr, 0, sizeof(r->remote_addr));
+	if (family == AF_INET) {
+		bpf_core_read(r->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(r->remote_addr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(r->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(r->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+/* Overwrites the remote address with the sockaddr at `name` (sendto/recvfrom/msg_name). */
+static __always_inline void read_peer(struct wisp_dgram_record *r, __u64 name)
+{
+	__u8 sa[28] = {}; /* sockaddr_in6; a sockaddr_in is its first 16 bytes */
+	if (!name || bpf_probe_read_user(sa, 16, (const void *)name))
+		return;
+	__u16 sa_family = sa[0] | (sa[1] << 8);
+	if (sa_family == AF_INET) {
+		r->remote_port = (sa[2] << 8) | sa[3];
+		__builtin_memset(r->remote_addr, 0, sizeof(r->remote_addr));
+		if (r->family == AF_INET) {
+			__builtin_memcpy(r->remote_addr, &sa[4], 4);
+		} else {
+			/* An IPv4 peer of an IPv6 socket: the v4-mapped form. */
+			r->remote_addr[10] = 0xff;
+			r->remote_addr[11] = 0xff;
+			__builtin_memcpy(&r->remote_addr[12], &sa[4], 4);
+		}
+	} else if (sa_family == AF_INET6 && r->family == AF_INET6 &&
+		   !bpf_probe_read_user(sa, sizeof(sa), (const void *)name)) {
+		r->remote_port = (sa[2] << 8) | sa[3];
+		__builtin_memcpy(r->remote_addr, &sa[8], 16);
+	}
+}
+
+/* Emits one datagram if it looks like DNS (dns_header_plausible). */
+static __always_inline void emit_dgram(const struct dgram_ctx *c, const struct dgram_msg *m)
+{
+	const void *first = (const void *)m->buf;
+	__u64 first_len = m->length;
+	if (m->iovcnt) {
+		struct iovec v;
+		if (bpf_probe_read_user(&v, sizeof(v), (const void *)m->buf))
+			return;
+		first = v.iov_base;
+		first_len = v.iov_len;
+	}
+	__u8 h[12] = {};
+	if (first_len < sizeof(h) || bpf_probe_read_user(h, sizeof(h), first) ||
+	    !dns_header_plausible(h, m->length))
+		return;
+
+	__u32 zero = 0;
+	struct dgram_scratch *s = bpf_map_lookup_elem(&dgram_scratch, &zero);
+	if (!s)
+		return;
+	struct wisp_dgram_record *r = &s->record;
+	fill_dgram_record(r, c);
+	read_peer(r, m->name);
+
+	/*
+	 * Only the first segment is copied: resolvers and servers send and
+	 * receive a datagram through one buffer or one iovec; more is cut
+	 * (WISP_FLAG_TRUNCATED), which keeps this verifiable in every program.
+	 */
+	__u64 n = first_len < m->length ? first_len : m->length;
+	CLAMP_FOR_VERIFIER(n, WISP_MAX_DGRAM_BYTES);
+	if (bpf_probe_read_user(s->payload, n, first)) {
+		stat_inc(WISP_STAT_READ_USER_FAILED);
+		return;
+	}
+	__u32 off = n;
+	if (off < m->length)
+		r->header.flags |= WISP_FLAG_TRUNCATED;
+	r->length = m->length;
+	r->captured = off;
+	r->header.size = sizeof(*r) + off;
+	__u64 size = off;
+	CLAMP_FOR_VERIFIER(size, WISP_MAX_DGRAM_BYTES);
+	if (bpf_ringbuf_output(&events, s, sizeof(*r) + size, BPF_RB_NO_WAKEUP))
+		stat_inc(WISP_STAT_RINGBUF_FULL);
+}
+
+/* bpf_loop body: message `index` of a sendmmsg/recvmmsg. */
+static long emit_mmsg_one(__u64 index, void *ctx)
+{
+	const struct dgram_ctx *c = ctx;
+	struct mmsghdr mh;
+	if (bpf_probe_read_user(&mh, sizeof(mh), (const void *)(c->mmsg + index * sizeof(mh))))
+		return 1;
+	struct dgram_msg m = {
+		.buf = (__u64)mh.msg_hdr.msg_iov,
+		.iovcnt = mh.msg_hdr.msg_iovlen,
+		.name = (__u64)mh.msg_hdr.msg_name,
+		.length = mh.msg_len,
+	};
+	if (m.iovcnt && m.length)
+		emit_dgram(c, &m);
+	return 0;
+}
+
+/*
+ * A socket-only syscall on an untracked fd (or read/write on a connected UDP
+ * socket) moved `ret` bytes (messages for *mmsg): if the socket is inet UDP,
+ * emit its DNS datagrams. The fd is a socket: the syscall succeeded.
+ */
+static __always_inline int exit_dgram(const struct syscall_args *a, long ret)
+{
+	struct sock *sk = fd_to_sock(a->fd);
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	__u16 type = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type);
+	__u16 protocol = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	if (type == SOCK_STREAM && protocol == IPPROTO_TCP && a->syscall != WISP_SYS_SENDMMSG &&
+	    a->syscall != WISP_SYS_RECVMMSG) {
+		/*
+		 * A TCP socket this process did not accept or connect: inherited
+		 * over fork (postgres and dnsmasq serve each connection in a child)
+		 * or opened before the programs were attached. Adopt it; its
+		 * bytes take the stream path from here on.
+		 */
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		if (track_conn(tgid, a->fd, sk, family, WISP_ROLE_UNKNOWN))
+			return 0;
+		stat_inc(WISP_STAT_CONN_ADOPTED);
+		return EXIT_DGRAM_ADOPTED;
+	}
+	if (type != SOCK_DGRAM || protocol != IPPROTO_UDP)
+		return 0;
+	__u16 syscall = a->syscall;
+	struct dgram_ctx c = {
+		.sk = sk,
+		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.fd = a->fd,
+		.family = family,
+		.syscall = syscall,
+		.direction = (syscall == WISP_SYS_READ || syscall == WISP_SYS_READV ||
+			      syscall == WISP_SYS_RECVFROM || syscall == WISP_SYS_RECVMSG ||
+			      syscall == WISP_SYS_RECVMMSG) ?
+				     WISP_DIR_INGRESS :
+				     WISP_DIR_EGRESS,
+	};
+	if (syscall == WISP_SYS_SENDMMSG || syscall == WISP_SYS_RECVMMSG) {
+		__u32 n = ret;
+		if (n > WISP_MAX_MMSG) {
+			stat_inc(WISP_STAT_MMSG_TRUNCATED);
+			n = WISP_MAX_MMSG;
+		}
+		c.mmsg = a->buf;
+		bpf_loop(n, emit_mmsg_one, &c, 0);
+		return 0;
+	}
+	struct dgram_msg m = { .buf = a->buf, .length = ret };
+	if (syscall == WISP_SYS_SENDMSG || syscall == WISP_SYS_RECVMSG) {
+		struct user_msghdr msg;
+		if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)a->buf))
+			return 0;
+		m.buf = (__u64)msg.msg_iov;
+		m.iovcnt = msg.msg_iovlen;
+		m.name = (__u64)msg.msg_name;
+		if (!m.iovcnt)
+			return 0;
+	} else if (syscall == WISP_SYS_READV || syscall == WISP_SYS_WRITEV) {
+		m.iovcnt = a->iovcnt;
+	} else if (syscall == WISP_SYS_SENDTO || syscall == WISP_SYS_RECVFROM) {
+		m.name = a->iovcnt;
+	}
+	emit_dgram(&c, &m);
+	return 0;
+}
+
 /* Data syscall enter: stash the args when the fd is a tracked connection. */
 static __always_inline int enter_data(__u32 fd, __u64 buf, __u64 iovcnt, __u16 syscall)
 {
@@ -497,8 +932,14 @@ static __always_inline int enter_data(__u32 fd, __u64 buf, __u64 iovcnt, __u16 s
 	if (tgid == self_pid)
 		return 0;
 	__u64 key = conn_key(tgid, fd);
-	if (!bpf_map_lookup_elem(&conns, &key))
-		return 0;
+	__u16 pending = PENDING_STREAM;
+	if (syscall == WISP_SYS_SENDMMSG || syscall == WISP_SYS_RECVMMSG ||
+	    !bpf_map_lookup_elem(&conns, &key)) {
+		/* Not a tracked TCP connection: maybe UDP datagrams. */
+		if (!is_socket_syscall(syscall) && !bpf_map_lookup_elem(&udp_socks, &key))
+			return 0;
+		pending = PENDING_DGRAM;
+	}
 	struct syscall_args *a = thread_args(1);
 	if (!a) {
 		stat_inc(WISP_STAT_ARGS_STASH_FAILED);
@@ -508,7 +949,7 @@ static __always_inline int enter_data(__u32 fd, __u64 buf, __u64 iovcnt, __u16 s
 	a->iovcnt = iovcnt;
 	a->fd = fd;
 	a->syscall = syscall;
-	a->pending = 1;
+	a->pending = pending;
 	return 0;
 }
 
@@ -523,6 +964,8 @@ static __always_inline int exit_data(long ret)
 	struct syscall_args a = *stashed;
 	stashed->pending = 0;
 	if (ret <= 0)
+		return 0;
+	if (a.pending == PENDING_DGRAM && exit_dgram(&a, ret) != EXIT_DGRAM_ADOPTED)
 		return 0;
 
 	__u64 id = bpf_get_current_pid_tgid();
@@ -544,11 +987,15 @@ static __always_inline int exit_data(long ret)
 	if (conn->protocol == WISP_PROTO_UNKNOWN && a.syscall != WISP_SYS_SENDFILE) {
 		__u8 head[8] = {};
 		__u32 n = peek_bytes(&a, length, head);
-		conn->protocol = infer_protocol(head, n);
+		__u64 first8;
+		__builtin_memcpy(&first8, head, sizeof(first8));
+		conn->protocol = infer_protocol(first8, n, direction, conn->role);
 		if (conn->protocol == WISP_PROTO_NOT_TRACED)
 			stat_inc(WISP_STAT_CONN_NOT_TRACED);
 	}
-	if (conn->protocol != WISP_PROTO_HTTP1)
+	if (conn->protocol != WISP_PROTO_HTTP1 && conn->protocol != WISP_PROTO_HTTP2 &&
+	    conn->protocol != WISP_PROTO_PGSQL && conn->protocol != WISP_PROTO_MYSQL &&
+	    conn->protocol != WISP_PROTO_REDIS && conn->protocol != WISP_PROTO_DNS)
 		return 0;
 	emit_data(&a, tgid, conn, position, length, direction);
 	return 0;
@@ -620,8 +1067,10 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	__u32 fd = ctx->args[0];
 	__u64 key = conn_key(tgid, fd);
 	struct conn_info *conn = bpf_map_lookup_elem(&conns, &key);
-	if (!conn)
+	if (!conn) {
+		bpf_map_delete_elem(&udp_socks, &key); /* a connected UDP socket, maybe */
 		return 0;
+	}
 	emit_close(tgid, fd, conn, 0);
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
@@ -643,9 +1092,30 @@ static long close_exited(struct bpf_map *map, __u64 *key, struct conn_info *conn
 }
 
 /*
+ * do_exit() stores the exit code in task->exit_code before it fires
+ * sched_process_exit; for a group exit (exit_group, fatal signal) every
+ * thread carries the group's code, so the last thread's code is the process's.
+ */
+static __noinline void fill_proc_exit_record(struct wisp_proc_exit_record *r, __u32 tgid,
+					     struct task_struct *task)
+{
+	r->header.op = WISP_OP_PROC_EXIT;
+	r->header.flags = 0;
+	r->header.size = sizeof(*r);
+	r->header.tgid = tgid;
+	r->header.fd = 0;
+	r->header.timestamp_ns = bpf_ktime_get_ns();
+	r->process_start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	r->exit_code = BPF_CORE_READ(task, exit_code);
+	r->reserved = 0;
+	__builtin_memset(r->comm, 0, sizeof(r->comm));
+	BPF_CORE_READ_STR_INTO(&r->comm, task, group_leader, comm);
+}
+
+/*
  * Last thread of a process exits: its fds are closed by the kernel without
- * close(): report and forget its connections. The scan walks the whole
- * `conns` table, once per process exit.
+ * close(): report and forget its connections (the scan walks the whole
+ * `conns` table, once per process exit), then report the exit itself.
  */
 SEC("tracepoint/sched/sched_process_exit")
 int process_exit(void *ctx)
@@ -658,6 +1128,14 @@ int process_exit(void *ctx)
 		return 0;
 	struct exit_scan scan = { .tgid = id >> 32 };
 	bpf_for_each_map_elem(&conns, close_exited, &scan, 0);
+
+	struct wisp_proc_exit_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(WISP_STAT_RINGBUF_FULL);
+		return 0;
+	}
+	fill_proc_exit_record(r, scan.tgid, task);
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
@@ -679,9 +1157,13 @@ DATA_ENTER(read, WISP_SYS_READ, 1, 0)
 DATA_ENTER(write, WISP_SYS_WRITE, 1, 0)
 DATA_ENTER(readv, WISP_SYS_READV, 1, ctx->args[2])
 DATA_ENTER(writev, WISP_SYS_WRITEV, 1, ctx->args[2])
-DATA_ENTER(recvfrom, WISP_SYS_RECVFROM, 1, 0)
-DATA_ENTER(sendto, WISP_SYS_SENDTO, 1, 0)
+/* recvfrom/sendto: args[4] is the peer's sockaddr (datagrams; unused for streams). */
+DATA_ENTER(recvfrom, WISP_SYS_RECVFROM, 1, ctx->args[4])
+DATA_ENTER(sendto, WISP_SYS_SENDTO, 1, ctx->args[4])
 DATA_ENTER(recvmsg, WISP_SYS_RECVMSG, 1, 0)
 DATA_ENTER(sendmsg, WISP_SYS_SENDMSG, 1, 0)
 /* sendfile64(out_fd, in_fd, offset, count): out_fd is the socket. */
 DATA_ENTER(sendfile64, WISP_SYS_SENDFILE, 2, 0)
+/* sendmmsg/recvmmsg(fd, struct mmsghdr *, vlen, ...): UDP datagrams only. */
+DATA_ENTER(sendmmsg, WISP_SYS_SENDMMSG, 1, ctx->args[2])
+DATA_ENTER(recvmmsg, WISP_SYS_RECVMMSG, 1, ctx->args[2])

@@ -35,6 +35,7 @@
 #define WISP_FLAG_TRUNCATED 0x1 /* DATA: captured < length (cap or iovec limit) */
 #define WISP_FLAG_NO_PAYLOAD 0x2 /* DATA: payload not readable (sendfile): pure gap */
 #define WISP_FLAG_STALE 0x4 /* CONN_CLOSE: fd was reused or the process exited without close() */
+#define WISP_FLAG_ADOPTED 0x8 /* CONN_OPEN: first seen on a data syscall, not at accept/connect: role unknown, positions count from here */
 
 /* Trace roles (Pixie's trace_role). */
 #define WISP_ROLE_UNKNOWN 0
@@ -65,6 +66,9 @@
 #define WISP_SYS_RECVMSG 7
 #define WISP_SYS_SENDMSG 8
 #define WISP_SYS_SENDFILE 9
+/* Datagram-only syscalls (struct wisp_dgram_record.syscall): one record per message. */
+#define WISP_SYS_SENDMMSG 10
+#define WISP_SYS_RECVMMSG 11
 
 /*
  * Payload bytes one DATA record can carry at most: the size of the per-CPU
@@ -72,8 +76,21 @@
  * (the verifier bounds are masks).
  */
 #define WISP_MAX_CAPTURE_BYTES 32768
-/* iovecs copied from readv/writev/recvmsg/sendmsg; later ones become a gap. */
-#define WISP_MAX_IOVECS 8
+/*
+ * iovecs copied from readv/writev/recvmsg/sendmsg (UIO_MAXIOV, the kernel's
+ * own limit, copied with bpf_loop); later ones become a gap. HTTP/2 stacks
+ * write many frames per writev (nghttp2 in Node: two iovecs per frame), and a
+ * gap there costs the whole connection (HPACK state).
+ */
+#define WISP_MAX_IOVECS 1024
+/*
+ * Payload bytes one DGRAM record carries at most (a per-CPU scratch of twice
+ * this; power of two). DNS over UDP stays below it (EDNS buffers are 1232 to
+ * 4096 bytes); a longer datagram is cut (WISP_FLAG_TRUNCATED).
+ */
+#define WISP_MAX_DGRAM_BYTES 8192
+/* Messages of one sendmmsg/recvmmsg reported; later ones are counted (WISP_STAT_MMSG_TRUNCATED). */
+#define WISP_MAX_MMSG 8
 
 /* Indexes of the per-CPU `stats` array: kernel-side drops and notable events. */
 #define WISP_STAT_RINGBUF_FULL 0 /* a record could not be written: lost */
@@ -85,7 +102,9 @@
 #define WISP_STAT_SOCKET_READ_FAILED 6 /* fd -> struct sock walk failed on open */
 #define WISP_STAT_STALE_CONN 7 /* fd reused / process exited without close() seen */
 #define WISP_STAT_CONN_NOT_TRACED 8 /* connections whose first data matched no protocol */
-#define WISP_STAT_COUNT 9
+#define WISP_STAT_MMSG_TRUNCATED 9 /* datagrams past WISP_MAX_MMSG in one sendmmsg/recvmmsg: not seen */
+#define WISP_STAT_CONN_ADOPTED 10 /* TCP connections first seen on a data syscall (forked child, opened before attach) */
+#define WISP_STAT_COUNT 11
 
 /* 24 bytes. */
 struct wisp_record_header {
@@ -142,6 +161,47 @@ struct wisp_conn_close_record {
 	__u16 role; /* WISP_ROLE_* */
 	__u16 protocol; /* WISP_PROTO_* */
 	__u32 reserved;
+};
+
+/*
+ * WISP_OP_PROC_EXIT, 56 bytes: the last thread of process `header.tgid`
+ * exited (sched_process_exit with signal->live == 0); header.fd is 0.
+ * Emitted after the CONN_CLOSE records of the connections it left open.
+ */
+struct wisp_proc_exit_record {
+	struct wisp_record_header header;
+	__u64 process_start_ns; /* task->group_leader->start_time (monotonic ns), part of upid */
+	/* task->exit_code as wait(2) reports it: (exit status << 8) | terminating signal (0x80: core) */
+	__u32 exit_code;
+	__u32 reserved;
+	char comm[16]; /* the group leader's comm, NUL-padded */
+};
+
+/*
+ * WISP_OP_DGRAM, 96 bytes + payload[captured]: one UDP datagram of a traced
+ * protocol (DNS), sent or received by any process: UDP has no accept/connect
+ * to start tracking from, so every datagram carries its addresses. Local
+ * address/port are the socket's (the address may be the wildcard); remote
+ * ones the datagram's peer (sendto/recvfrom sockaddr, msghdr.msg_name, or the
+ * connected peer). `length` is the datagram size, `captured <= length` the
+ * payload bytes that follow this struct.
+ */
+struct wisp_dgram_record {
+	struct wisp_record_header header;
+	__u64 process_start_ns; /* task->group_leader->start_time (monotonic ns), part of upid */
+	__u64 cgroup_id;
+	__u32 length;
+	__u32 captured;
+	__u16 direction; /* WISP_DIR_* */
+	__u16 syscall; /* WISP_SYS_* */
+	__u16 protocol; /* WISP_PROTO_* */
+	__u16 family; /* AF_INET (2) or AF_INET6 (10): the socket's family */
+	__u16 local_port;
+	__u16 remote_port;
+	__u32 reserved;
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	/* __u8 payload[captured] follows */
 };
 
 #endif /* WISP_SOCKET_TRACE_H */

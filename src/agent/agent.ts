@@ -1,6 +1,11 @@
 import { setPriority } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { httpEvents } from '../tables/http-events.ts';
+import { mysqlEvents } from '../tables/mysql-events.ts';
+import { pgsqlEvents } from '../tables/pgsql-events.ts';
+import { dnsEvents } from '../tables/dns-events.ts';
+import { redisEvents } from '../tables/redis-events.ts';
+import type { SocketEventSink } from './bpf/events.ts';
 import { SocketTracer } from './bpf/socket-tracer.ts';
 import { EpochClock } from './clock.ts';
 import { ConnectionTracker } from './conn/connection-tracker.ts';
@@ -8,9 +13,19 @@ import { CgroupIds } from './k8s/cgroup.ts';
 import { KubeMetadata } from './k8s/kube-metadata.ts';
 import type { PodIndex } from './k8s/pod-index.ts';
 import { renderMetrics } from './metrics.ts';
+import { RetentionManager, type RetentionPlan } from './retention/retention.manager.ts';
 import { QueryServer } from './server/query-server.ts';
+import { AgentStats, type AgentStatsSettings } from './stats/agent-stats.ts';
 import { HttpEventsWriter } from './store/http-events.writer.ts';
+import { MysqlEventsWriter } from './store/mysql-events.writer.ts';
+import { PgsqlEventsWriter } from './store/pgsql-events.writer.ts';
+import { DnsEventsWriter } from './store/dns-events.writer.ts';
+import { RedisEventsWriter } from './store/redis-events.writer.ts';
+import { DnsDatagramPairer } from './protocols/dns/dns-datagrams.ts';
 import { TableStore } from './store/table-store.ts';
+import type { PlanExport } from '../common/agent-plan.ts';
+import { ExportManager } from './export/export.manager.ts';
+import type { SecretReader } from './export/export-pipeline.ts';
 
 export const DEFAULTS = Object.freeze({
   listen: '127.0.0.1:7070',
@@ -39,7 +54,13 @@ export const DEFAULTS = Object.freeze({
    * rather than as workload latency.
    */
   nice: 10,
-  maxCaptureBytes: 16 * 1024,
+  /**
+   * Payload captured per syscall (the kernel's limit). HTTP/2 writes many
+   * frames per syscall and a header block cut by this limit costs the rest of
+   * the connection (HPACK state), so it covers a 16 KiB frame plus the frames
+   * written with it.
+   */
+  maxCaptureBytes: 32 * 1024,
   ringBufferBytes: 16 * 1024 * 1024,
   /** Agent id in upids; a standalone agent is agent 1. */
   agentId: 1,
@@ -56,6 +77,12 @@ export interface AgentOptions {
   nodeName?: string;
   /** Pods of this node and EndpointSlices, kept current by the cluster agent; absent on a standalone host. */
   pods?: PodIndex;
+  /** Checks callers of the query API (cluster agents: bearer token → TokenReview → RBAC); standalone agents bind loopback only. */
+  authorize?: (authorization: string | undefined) => Promise<unknown>;
+  /** Intervals and process/pod look-ups of conn_stats, process_stats, network_stats (src/agent/stats/). */
+  stats?: AgentStatsSettings;
+  /** Reads Secrets that export pipelines name (headers, TLS); absent: such pipelines report SecretNotFound. */
+  secrets?: SecretReader;
   logger?: Logger;
 }
 
@@ -65,7 +92,11 @@ export interface AgentOptions {
  */
 export class Agent {
   readonly store: TableStore;
-  private readonly options: Required<Omit<AgentOptions, 'logger' | 'nodeName' | 'pods'>>;
+  /** Per-table budgets and rollups of the applied plan. */
+  readonly retention: RetentionManager;
+  /** The plan's ExportPipelines (src/agent/export/). */
+  readonly exports: ExportManager;
+  private readonly options: Required<Omit<AgentOptions, 'logger' | 'nodeName' | 'pods' | 'stats' | 'secrets' | 'authorize'>>;
   /** Kubernetes context of rows (df.ctx[...], upid_to_* look-ups); process look-ups only on a standalone host. */
   readonly metadata: KubeMetadata;
   /** The agent id in upids: 1 on a standalone host, derived from the node name in a cluster. */
@@ -73,6 +104,11 @@ export class Agent {
   private readonly log: Logger;
   private readonly clock = new EpochClock();
   private readonly tracker: ConnectionTracker;
+  /** conn_stats, process_stats, network_stats, proc_exit_events. */
+  private readonly stats: AgentStats;
+  /** What the ring buffer is drained into: the tracker, plus the stats' observers. */
+  private readonly sink: SocketEventSink;
+  private readonly dnsDatagrams: DnsDatagramPairer;
   private readonly server: QueryServer;
   private tracer: SocketTracer | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
@@ -92,27 +128,57 @@ export class Agent {
     };
     this.cpuBudget = new CpuBudget(this.options.cpuLimitMillicores, DEFAULTS.cpuBurstMs);
     this.log = options.logger ?? pino({ name: 'wisp-agent' }, pino.destination(2));
-    this.store = new TableStore({ totalBudgetBytes: Math.floor(this.options.memoryLimitBytes * DEFAULTS.tableStorePercent / 100) });
+    this.store = new TableStore({ totalBudgetBytes: Math.floor(this.options.memoryLimitBytes * DEFAULTS.tableStorePercent / 100), nowNs: () => this.clock.nowNs() });
     this.store.register(httpEvents);
+    this.store.register(pgsqlEvents);
+    this.store.register(mysqlEvents);
+    this.store.register(redisEvents);
+    this.store.register(dnsEvents);
     this.asid = options.nodeName ? asidOf(options.nodeName) : DEFAULTS.agentId;
     this.metadata = new KubeMetadata({
       cgroups: new CgroupIds(),
       ...(options.pods && { pods: options.pods }),
       ...(options.nodeName && { nodeName: options.nodeName }),
     });
+    this.retention = new RetentionManager({ store: this.store, metadata: this.metadata });
+    this.exports = new ExportManager({
+      source: this.store, log: this.log, nowNs: () => this.clock.nowNs(), metadata: this.metadata,
+      ...(options.secrets && { secrets: options.secrets }),
+    });
     const httpWriter = new HttpEventsWriter(this.store, this.clock, this.asid);
+    const pgsqlWriter = new PgsqlEventsWriter(this.store, this.clock, this.asid);
+    const mysqlWriter = new MysqlEventsWriter(this.store, this.clock, this.asid);
+    const redisWriter = new RedisEventsWriter(this.store, this.clock, this.asid);
+    const dnsWriter = new DnsEventsWriter(this.store, this.clock, this.asid);
     this.tracker = new ConnectionTracker({
       maxBodyBytes: this.options.maxBodyBytes,
       maxTotalBytes: Math.floor(this.options.memoryLimitBytes * DEFAULTS.trackerPercent / 100),
-      sinks: { onHttp: (exchange, conn) => httpWriter.write(exchange, conn) },
+      sinks: {
+        onHttp: (exchange, conn) => httpWriter.write(exchange, conn),
+        onPgsql: (record, conn) => pgsqlWriter.write(record, conn),
+        onMysql: (record, conn) => mysqlWriter.write(record, conn),
+        onRedis: (record, conn) => redisWriter.write(record, conn),
+        onDns: (record, conn) => dnsWriter.write(record, conn),
+      },
       onOpen: (conn) => this.metadata.observe(conn.pid, conn.processStartNs, conn.cgroupId ?? 0),
     });
+    this.stats = new AgentStats({
+      store: this.store, clock: this.clock, agentId: this.asid,
+      podIdOf: (pid) => this.metadata.podIdOfPid(pid),
+      ...options.stats,
+    });
+    // UDP datagrams bypass the connection tracker: DNS pairs them by (socket, peer, txid).
+    this.dnsDatagrams = new DnsDatagramPairer({ sinks: { onDns: (record, conn) => dnsWriter.write(record, conn) }, counters: this.tracker.counters });
+    const sink = this.stats.sink(this.tracker);
+    sink.onDgram = (event) => this.dnsDatagrams.onDgram(event);
+    this.sink = sink;
     this.server = new QueryServer({
       store: this.store,
       metadata: this.metadata,
+      ...(options.authorize && { authorize: options.authorize }),
       listen: this.options.listen,
       nowNs: () => this.clock.nowNs(),
-      metrics: () => renderMetrics({ store: this.store, tracker: this.tracker.stats(), kernel: this.tracer?.counters() ?? {}, agent: this.agentCounters() }),
+      metrics: () => renderMetrics({ store: this.store, rollups: this.retention.stats(), tracker: this.tracker.stats(), kernel: this.tracer?.counters() ?? {}, agent: this.agentCounters() }) + this.exports.renderMetrics(),
     });
   }
 
@@ -139,11 +205,28 @@ export class Agent {
       throw error;
     }
     if (this.tracer) this.scheduleDrain(0);
+    this.stats.start(this.tracer);
     this.tickTimer = setInterval(() => {
       const nowNs = this.clock.nowNs();
       this.tracker.tick(EpochClock.monotonicNs());
+      this.dnsDatagrams.tick(EpochClock.monotonicNs());
       this.store.tick(nowNs);
+      this.retention.tick(nowNs);
     }, 1000);
+  }
+
+  /**
+   * Applies a plan's table budgets, rollups and exports at once, without a
+   * restart (the cluster's plan ConfigMap, or `wisp agent --standalone
+   * --config`). Returns what could not be applied, one line each; the rest is applied.
+   */
+  applyPlan(plan: RetentionPlan & { readonly exports: readonly PlanExport[] }): string[] {
+    return [...this.retention.apply(plan), ...this.applyExports(plan.exports)];
+  }
+
+  /** Starts, changes and stops the plan's ExportPipelines (src/agent/export/). */
+  applyExports(exports: readonly PlanExport[]): string[] {
+    return this.exports.applyExports(exports);
   }
 
   /** host:port the query API is bound to, once started. */
@@ -156,6 +239,9 @@ export class Agent {
     this.stopped = true;
     clearTimeout(this.drainTimer);
     clearInterval(this.tickTimer);
+    this.stats.stop();
+    // Delivers what the pipelines hold (bounded wait) before the query API goes away.
+    await this.exports.stop();
     await this.server.stop();
     this.tracer?.close();
     this.log.info('agent stopped');
@@ -180,7 +266,7 @@ export class Agent {
       let drained = 0;
       let records: number;
       do {
-        records = this.tracer.drain(this.tracker);
+        records = this.tracer.drain(this.sink);
         drained += records;
       } while (records > 0 && performance.now() < deadline);
       this.scheduleDrain(drained > 0 && records > 0 ? 0 : DEFAULTS.drainIntervalMs);
@@ -189,7 +275,7 @@ export class Agent {
 
   /** Agent-level counters for /metrics. */
   private agentCounters(): Record<string, number> {
-    return { cpu_throttled_ms: Math.round(this.throttledMs) };
+    return { cpu_throttled_ms: Math.round(this.throttledMs), ...this.stats.counters() };
   }
 }
 

@@ -1,11 +1,14 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { ClusterAgent } from '../agent/cluster/cluster-agent.ts';
 import { PodIndex } from '../agent/k8s/pod-index.ts';
+import { bearerToken, KubernetesAccessControl } from '../common/access-control.ts';
 import { Agent, DEFAULTS, type AgentOptions } from '../agent/agent.ts';
+import { kubeSecretReader } from '../agent/export/secrets.ts';
 import { missingPrivileges } from '../agent/privileges.ts';
 import { parseListen } from '../common/http-server.ts';
+import { loadAgentConfig, type AgentConfig } from './agent-config.ts';
 import { CliError } from './client.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
 import { mustParseBytes } from '../common/units.ts';
@@ -23,9 +26,14 @@ Runs a node agent: eBPF capture, tables, the query API. Needs root (CAP_BPF and 
 --cpu-limit        CPU the agent may use (e.g. 250m, 1; 0 = unlimited; default ${DEFAULTS.cpuLimitMillicores}m); over it,
                    events are dropped in the kernel and counted (wisp_kernel_ringbufFull_total)
 --max-body-bytes   request/response body bytes kept per row (default ${DEFAULTS.maxBodyBytes})
---no-capture       do not attach eBPF programs (an agent that only plays a node, for tests)`;
+--no-capture       do not attach eBPF programs (an agent that only plays a node, for tests)
+--config PATH      standalone: apply wisp.dev/v1alpha1 DataRetention and ExportPipeline documents from a YAML
+                   file or a folder of *.yaml, validated as a cluster would; SIGHUP re-reads them`;
 
-export type StandaloneOptions = AgentOptions;
+export interface StandaloneOptions extends AgentOptions {
+  /** A YAML file or folder of DataRetention / ExportPipeline documents (src/cli/agent-config.ts). */
+  config?: string;
+}
 
 /** Checks privileges and the listen address, then starts an agent. */
 export async function startStandaloneAgent(options: StandaloneOptions): Promise<Agent> {
@@ -36,9 +44,32 @@ export async function startStandaloneAgent(options: StandaloneOptions): Promise<
   const listen = options.listen ?? DEFAULTS.listen;
   const { host } = parseListen(listen);
   if (!isLoopback(host)) throw new CliError(`standalone agents bind loopback only; ${host} is not a loopback address`);
-  const agent = new Agent({ ...options, listen });
+  // An invalid config fails before anything starts.
+  const config = options.config === undefined ? undefined : loadAgentConfig(options.config);
+  const logger = options.logger ?? pino({ name: 'wisp-agent' }, pino.destination(2));
+  const agent = new Agent({ ...options, listen, logger });
   await agent.start();
+  if (config) applyConfig(agent, config, logger);
   return agent;
+}
+
+/** Applies a loaded config to a running agent; what it cannot apply is logged, not fatal. */
+function applyConfig(agent: Agent, config: AgentConfig, logger: Logger): void {
+  const problems = agent.applyPlan(config);
+  logger.info({ files: config.files, tables: config.tables.length, rollups: config.rollups.length, exports: config.exports.length, problems }, 'config applied');
+}
+
+/** SIGHUP: re-reads the config; an invalid one is reported and the running one kept. */
+function reloadOnHangup(agent: Agent, path: string, logger: Logger): () => void {
+  const reload = (): void => {
+    try {
+      applyConfig(agent, loadAgentConfig(path), logger);
+    } catch (error) {
+      logger.error({ err: (error as Error).message }, 'config not reloaded; keeping the running one');
+    }
+  };
+  process.on('SIGHUP', reload);
+  return () => process.off('SIGHUP', reload);
 }
 
 export async function agentCommand(args: string[], env: { nodeName?: string }): Promise<number> {
@@ -57,6 +88,7 @@ export async function agentCommand(args: string[], env: { nodeName?: string }): 
       'max-body-bytes': { type: 'string' },
       'cpu-limit': { type: 'string' },
       capture: { type: 'boolean', default: true },
+      config: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -74,9 +106,12 @@ export async function agentCommand(args: string[], env: { nodeName?: string }): 
   };
   let stop: () => Promise<void>;
   if (values.standalone) {
-    const agent = await startStandaloneAgent(options);
-    stop = () => agent.stop();
+    const logger = pino({ name: 'wisp-agent' }, pino.destination(2));
+    const agent = await startStandaloneAgent({ ...options, logger, ...(values.config !== undefined && { config: values.config }) });
+    const stopReloading = values.config === undefined ? () => {} : reloadOnHangup(agent, values.config, logger);
+    stop = () => { stopReloading(); return agent.stop(); };
   } else {
+    if (values.config !== undefined) throw new CliError('--config is for --standalone agents; in a cluster, apply the documents with kubectl');
     const nodeName = values['node-name'] ?? env.nodeName;
     if (!nodeName) throw new CliError('needs --standalone, or --node-name (or $NODE_NAME) to run in a cluster');
     const cluster = await startClusterAgent({
@@ -113,7 +148,10 @@ export async function startClusterAgent(options: ClusterOptions): Promise<Cluste
   const kubeConfig = loadKubeConfig(options);
   const logger = options.logger ?? pino({ name: 'wisp-agent', base: { node: options.nodeName } }, pino.destination(2));
   const pods = new PodIndex();
-  const agent = new Agent({ ...options, listen: options.listen ?? DEFAULTS.listen, logger, pods });
+  // The query API answers with every row of the node: only callers allowed to query agents (the query endpoint, admins).
+  const access = new KubernetesAccessControl(kubeConfig);
+  const authorize = (authorization: string | undefined): Promise<unknown> => access.authorizeAgentQuery(bearerToken(authorization));
+  const agent = new Agent({ ...options, listen: options.listen ?? DEFAULTS.listen, logger, pods, authorize, secrets: kubeSecretReader(kubeConfig) });
   const cluster = new ClusterAgent({
     kubeConfig, nodeName: options.nodeName, agent, logger, pods,
     ...(options.namespace !== undefined && { namespace: options.namespace }),

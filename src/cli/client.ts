@@ -21,6 +21,12 @@ export interface TableStatsJson {
   rowsAdded: number;
   rowsExpired: number;
   rowsDropped: number;
+  /** By reason (age, bytes, total, removed); absent from older agents. */
+  rowsExpiredBy?: Record<string, number>;
+  rowsDroppedBy?: Record<string, number>;
+  maxBytes?: number;
+  /** Decimal ns; "0" = no age limit. */
+  maxAgeNs?: string;
 }
 
 /** Talks to an agent's query API. */

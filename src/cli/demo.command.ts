@@ -26,7 +26,8 @@ export async function demoCommand(args: string[]): Promise<number> {
   const workload = spawn(process.execPath, [workloadPath], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<string>((resolve) => workload.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
   process.stdout.write(`wisp demo: agent on http://${values.listen}, workload on 127.0.0.1:${port}; Ctrl-C stops\n`);
-  process.stdout.write(`try: ./bin/wisp run -o json - <<< "import px; px.display(px.DataFrame('http_events')[['req_path','resp_status']].head(3))"\n\n`);
+  process.stdout.write(`try: ./bin/wisp run -o json - <<< "import px; px.display(px.DataFrame('http_events')[['req_path','resp_status']].head(3))"\n`);
+  process.stdout.write(`     (with redis-server and dnsmasq installed, the workload also fills redis_events and dns_events)\n\n`);
   process.stdout.write(`${'TIME'.padEnd(24)}  ${'ROLE'.padEnd(6)}  ${'METHOD'.padEnd(6)}  ${'PATH'.padEnd(26)}  STATUS  LATENCY\n`);
 
   const client = new AgentClient(`http://${values.listen}`);

@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { KubernetesAccessControl } from '../query/endpoint/access-control.ts';
+import { KubernetesAccessControl } from '../common/access-control.ts';
 import { LeaseAgentDirectory } from '../query/endpoint/agent-directory.ts';
 import { DEFAULTS, QueryEndpoint } from '../query/endpoint/query-endpoint.ts';
+import { authorizationHeader } from '../common/kube-config.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
 
 export const QUERY_SERVER_USAGE = `Usage: wisp query-server [--kubeconfig PATH] [--context NAME] [-n NAMESPACE] [--listen HOST:PORT]
@@ -39,6 +40,8 @@ export async function queryServerCommand(args: string[]): Promise<number> {
     directory: new LeaseAgentDirectory(kubeConfig, values.namespace),
     // Every request carries a Kubernetes bearer token: TokenReview, then SubjectAccessReview on pods.
     access: new KubernetesAccessControl(kubeConfig, async () => (await core.listNamespace()).items.map((n) => n.metadata?.name ?? '').filter(Boolean)),
+    // Agents accept fragments only from callers allowed to query them (RBAC verb query on agents.wisp.dev): this identity.
+    agentAuthorization: () => authorizationHeader(kubeConfig),
     listen: values.listen,
     ...(values['agent-timeout'] !== undefined && { agentTimeoutMs: Number(values['agent-timeout']) }),
   });

@@ -16,6 +16,8 @@ export const PLAN_CONFIGMAP_NAME = 'wisp-agent-plan';
 export const PLAN_KEY = 'plan.json';
 export const PLAN_VERSION_ANNOTATION = 'wisp.dev/plan-version';
 export const HEALTH_ANNOTATION = 'wisp.dev/health';
+/** JSON AgentExportStatus[]: the agent's counters per ExportPipeline, summed by the operator into its status. */
+export const EXPORT_STATUS_ANNOTATION = 'wisp.dev/export-status';
 /** host:port where the agent serves its query API, for the cluster query endpoint's fan-out. */
 export const QUERY_ADDRESS_ANNOTATION = 'wisp.dev/query-address';
 export const AGENT_LEASE_PREFIX = 'wisp-agent-';
@@ -53,6 +55,35 @@ export function parseAgentHealth(text: string | undefined): AgentHealth | undefi
   }
 }
 
+/** One pipeline's counters on one agent (totals since the agent started), in EXPORT_STATUS_ANNOTATION. */
+export interface AgentExportStatus {
+  /** PlanExport.key: "namespace/name". */
+  key: string;
+  rowsRead: number;
+  exported: number;
+  dropped: Record<string, number>;
+  queued: number;
+  /** RFC 3339. */
+  lastSuccessTime?: string;
+  lastError?: string;
+  lastErrorTime?: string;
+  /** CamelCase: Unreachable, TLSError, Rejected, Throttled, ServerError, Timeout, SecretNotFound, InvalidSource, ScriptFailed, … */
+  lastErrorReason?: string;
+}
+
+/** Parses an export-status annotation; malformed entries are skipped, a malformed document is []. */
+export function parseAgentExportStatus(text: string | undefined): AgentExportStatus[] {
+  if (!text) return [];
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (!Array.isArray(value)) return [];
+    return value.filter((e): e is AgentExportStatus => typeof e === 'object' && e !== null && typeof (e as AgentExportStatus).key === 'string'
+      && typeof (e as AgentExportStatus).exported === 'number' && typeof (e as AgentExportStatus).dropped === 'object');
+  } catch {
+    return [];
+  }
+}
+
 export interface PlanTable {
   name: string;
   maxBytes?: number;
@@ -68,6 +99,8 @@ export interface PlanRollup {
   groupBy: string[];
   aggregates: Record<string, string>;
   retainMs: number;
+  /** Absent: the agent's default share of its table store. */
+  maxBytes?: number;
   owner: string;
 }
 
@@ -90,10 +123,21 @@ export interface PlanTracepoint {
 
 export interface PlanExport {
   key: string;
-  source: { preset?: string; table?: string; filter?: string; script?: string };
+  source: {
+    preset?: string; table?: string; filter?: string; script?: string; columns?: string[];
+    /** Script or table sources: column → OTel attribute name (only these columns are exported). */
+    attributes?: Record<string, string>;
+    /** Script sources: the column that names each span (default: the output name). */
+    nameColumn?: string;
+  };
   intervalMs: number;
   destination:
-    | { otlp: { endpoint: string; protocol: string; insecure: boolean; headersSecret?: { namespace: string; name: string } } }
+    | { otlp: {
+      endpoint: string; protocol: string; insecure: boolean; headersSecret?: { namespace: string; name: string };
+      /** Secret keys ca.crt, tls.crt, tls.key (each optional). */
+      tls?: { secret?: { namespace: string; name: string }; serverName?: string; insecureSkipVerify?: boolean };
+      compression?: string; timeoutMs?: number;
+    } }
     | { prometheus: Record<string, never> };
   batch: { maxItems?: number; timeoutMs?: number };
   queue: { maxItems?: number; maxBytes?: number };

@@ -18,3 +18,14 @@ export function loadKubeConfig(options: { kubeconfig?: string; context?: string 
   if (!kubeConfig.getCurrentCluster()) throw new Error('load kubeconfig: no current cluster (use --kubeconfig or --context, or run in a cluster)');
   return shareConnections(kubeConfig);
 }
+
+/**
+ * The `authorization` header value this kubeconfig's user presents (a
+ * bearer token; re-read on each call, as in-cluster tokens rotate), or
+ * undefined when it authenticates otherwise (client certificates).
+ */
+export async function authorizationHeader(kubeConfig: KubeConfig): Promise<string | undefined> {
+  const options: { headers: Record<string, string> } = { headers: {} };
+  await kubeConfig.applyToHTTPSOptions(options);
+  return options.headers['Authorization'] ?? options.headers['authorization'];
+}

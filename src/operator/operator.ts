@@ -23,7 +23,7 @@ import { CollectorController } from './controllers/collector.controller.ts';
 import { PlanCompilation, type Caches, type ControllerContext } from './controllers/controller-context.ts';
 import { PlanInputController, type PlanInputKind } from './controllers/plan-input.controller.ts';
 import { COLLECTOR_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from './manifests/agent.manifests.ts';
-import { AGENT_LEASE_PREFIX } from '../common/agent-plan.ts';
+import { AGENT_LEASE_PREFIX, EXPORT_STATUS_ANNOTATION, parseAgentExportStatus } from '../common/agent-plan.ts';
 import type { Collector, DataRetention, ExportPipeline, Tracepoint } from './resources.ts';
 import { GROUP, KINDS, VERSION, objectKey } from './resources.ts';
 import { apiErrorCode } from './runtime/api-errors.ts';
@@ -216,7 +216,12 @@ class Controllers {
       kubeConfig: kc,
       path: '/apis/coordination.k8s.io/v1/leases',
       list: () => coordination.listLeaseForAllNamespaces(),
-      onChange: (lease) => { if (lease.metadata?.name?.startsWith(AGENT_LEASE_PREFIX)) this.enqueueCollectors(); },
+      onChange: (lease) => {
+        if (!lease.metadata?.name?.startsWith(AGENT_LEASE_PREFIX)) return;
+        this.enqueueCollectors();
+        // Agents report export counters here: the pipelines they name get their status rewritten.
+        for (const s of parseAgentExportStatus(lease.metadata.annotations?.[EXPORT_STATUS_ANNOTATION])) this.queue.add(`ExportPipeline:${s.key}`);
+      },
     });
     // Owned objects: a change (e.g. someone deletes the DaemonSet) re-queues its Collector.
     const managed = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;

@@ -34,6 +34,8 @@ export const AGENT_RULES: readonly PolicyRule[] = Object.freeze([
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ, why: 'Map remote addresses to services.' },
   { apiGroups: [''], resources: ['configmaps'], verbs: READ, why: 'Watch the agent plan ConfigMap wisp-agent-plan.' },
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'], why: 'Report node health and the applied plan in the Lease wisp-agent-<node>.' },
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'], why: 'Authenticate callers of the agent query API (bearer token).' },
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'], why: 'Answer only callers allowed to query agents (verb query on agents.wisp.dev): the query endpoint, admins.' },
 ].map((r) => Object.freeze(r)));
 
 export const OPERATOR_RULES: readonly PolicyRule[] = Object.freeze([
@@ -47,8 +49,11 @@ export const OPERATOR_RULES: readonly PolicyRule[] = Object.freeze([
   { apiGroups: [''], resources: ['pods', 'namespaces', 'nodes', 'services'], verbs: READ, why: 'Count nodes that should run an agent, check spec.namespace exists; and the escalation rule: the agents\' ClusterRole grants these.' },
   { apiGroups: ['apps'], resources: ['replicasets', 'deployments'], verbs: READ, why: 'Escalation rule: the agents\' ClusterRole grants these.' },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ, why: 'Escalation rule: the agents\' ClusterRole grants these.' },
-  { apiGroups: [''], resources: ['secrets'], verbs: READ, why: 'Check that Secrets named by ExportPipelines exist (Ready=False SecretNotFound otherwise); values are not copied.' },
+  { apiGroups: [''], resources: ['secrets'], verbs: READ, why: 'Check that Secrets named by ExportPipelines exist (Ready=False SecretNotFound otherwise); values are not copied. And the escalation rule: the per-pipeline Roles grant the agents get on those Secrets.' },
+  { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: WRITE, why: 'Per ExportPipeline that names Secrets, a Role wisp-export-<name> (get on exactly those Secrets) bound to the agents, in the pipeline\'s namespace.' },
   { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch', 'update'], why: 'Record Kubernetes Events on condition transitions.' },
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'], why: 'Escalation rule: the agents\' ClusterRole grants it.' },
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'], why: 'Escalation rule: the agents\' ClusterRole grants it.' },
 ].map((r) => Object.freeze(r)));
 
 /** Rules of the namespaced leader-election Role (in the operator's namespace). */

@@ -82,12 +82,13 @@ export interface DataRetentionSpec {
     groupBy?: string[];
     aggregates?: Record<string, string>;
     retain?: string;
+    maxBytes?: string | number;
   }>;
 }
 export type DataRetention = WispObject<DataRetentionSpec>;
 
 export interface ExportPipelineSpec {
-  source?: { preset?: string; table?: string; filter?: string; script?: string };
+  source?: { preset?: string; table?: string; filter?: string; script?: string; columns?: string[]; attributes?: Record<string, string>; nameColumn?: string };
   interval?: string;
   destination?: {
     otlp?: {
@@ -95,6 +96,9 @@ export interface ExportPipelineSpec {
       protocol?: string;
       insecure?: boolean;
       headersFrom?: { secretRef?: { name?: string } };
+      tls?: { secretRef?: { name?: string }; serverName?: string; insecureSkipVerify?: boolean };
+      compression?: string;
+      timeout?: string;
     };
     prometheus?: Record<string, unknown>;
   };

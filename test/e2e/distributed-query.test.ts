@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import { freePort, requireBuilt, requireRoot, ROOT, run, stop, waitFor, WISP } from '../support/processes.ts';
-import { createFakePod, deleteNamespaceWithFakePods, ensureNode, type FakePod } from '../support/pods.ts';
+import { createFakePod, deleteNamespaceWithFakePods, deleteNodes, ensureNode, type FakePod } from '../support/pods.ts';
 import { ensureTestbed, kubectlOk } from '../support/testbed.ts';
 import { serviceAccountKubeconfig } from './support/cluster.ts';
 
@@ -110,6 +110,7 @@ describe('queries across agents (real kube-apiserver, eBPF agents)', function ()
     for (const agent of agents) await stop(agent.child);
     for (const pod of pods) pod.removeCgroup();
     for (const namespace of [NAMESPACE, OTHER_NAMESPACE]) await deleteNamespaceWithFakePods(namespace, false);
+    await deleteNodes(NODES);
   });
 
   it('merges partial aggregates from every agent into what the agents hold together', async () => {
@@ -227,6 +228,23 @@ px.display(df, 'by_namespace')
       assert.equal(byNamespace[NAMESPACE], 5);
       assert.equal(byNamespace[OTHER_NAMESPACE], 2, 'the other namespace\'s rows exist, the scoped user just may not see them');
       assert.ok((byNamespace[''] ?? 0) >= 7, 'dist-b (dist-c was killed above) sees the same requests without pod context');
+    });
+
+    it('lets only callers allowed to query agents (the endpoint, admins) ask an agent directly', async () => {
+      const agent = agents[0]!;
+      const ask = (headers: Record<string, string>): Promise<Response> =>
+        fetch(`${agent.server}/api/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ script: countsScript(httpPort) }) });
+      const anonymous = await ask({});
+      assert.equal(anonymous.status, 401);
+      assert.match(((await anonymous.json()) as { error: string }).error, /^no bearer token/);
+      // May read every namespace through the endpoint, but not the unscoped rows of an agent.
+      const { readFileSync } = await import('node:fs');
+      const config = JSON.parse(readFileSync(await serviceAccountKubeconfig(NAMESPACE, 'reads-everything'), 'utf8')) as { users: { user: { token: string } }[] };
+      const viewer = await ask({ authorization: `Bearer ${config.users[0]!.user.token}` });
+      assert.equal(viewer.status, 403);
+      assert.equal(((await viewer.json()) as { error: string }).error, `system:serviceaccount:${NAMESPACE}:reads-everything may not query agents.wisp.dev: query through the wisp query endpoint`);
+      const admin = await wispRun(agent.server, countsScript(httpPort));
+      assert.ok(admin.rows.length > 0, 'an admin may');
     });
 
     it('refuses the token of a ServiceAccount that was deleted', async () => {

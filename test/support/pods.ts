@@ -32,6 +32,11 @@ export async function deleteNamespaceWithFakePods(namespace: string, wait: boole
   await kubectl(['delete', 'namespace', namespace, `--wait=${wait}`, '--ignore-not-found', '--timeout=90s']);
 }
 
+/** Removes Node objects made by ensureNode (other tests count the cluster's Nodes). */
+export async function deleteNodes(names: readonly string[]): Promise<void> {
+  await kubectl(['delete', 'node', ...names, '--ignore-not-found', '--wait=false']);
+}
+
 /** A Node object, so the pod garbage collector leaves pods bound to it alone. */
 export async function ensureNode(name: string): Promise<void> {
   await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'wisp.dev/test-node': 'true' } } }) });

@@ -34,11 +34,19 @@ export interface NativeCounters {
   readonly socketReadFailed: number;
   readonly staleConnections: number;
   readonly connNotTraced: number;
+  /** Datagrams past WISP_MAX_MMSG in one sendmmsg/recvmmsg (not reported). */
+  readonly mmsgTruncated: number;
+  /** TCP connections first seen on a data syscall: a forked child's (postgres backends), or opened before the agent attached. */
+  readonly connAdopted: number;
   readonly recordsDrained: number;
   readonly bytesDrained: number;
   readonly recordsSpilled: number;
   readonly oversizedDropped: number;
   readonly consumeErrors: number;
+  /** connStats() calls that ran out of buffer before the end of the table. */
+  readonly connStatsTruncated: number;
+  /** connStats() batch lookups that failed (other than reaching the end). */
+  readonly connStatsErrors: number;
 }
 
 export interface WispBpfAddon {
@@ -51,6 +59,9 @@ export interface WispBpfAddon {
    * kept and delivered first next time. Does not throw on the hot path. */
   drain(handle: NativeHandle, buffer: Uint8Array): number;
   counters(handle: NativeHandle): NativeCounters;
+  /** Copies the kernel connection table's values (struct conn_info, see
+   * LAYOUTS.conn_info in records.ts) into `buffer`, packed; returns how many. */
+  connStats(handle: NativeHandle, buffer: Uint8Array): number;
   /** Detaches and frees; safe to call more than once. */
   close(handle: NativeHandle): void;
   /** Largest maxCaptureBytes the kernel scratch buffer allows. */

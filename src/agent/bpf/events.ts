@@ -59,6 +59,47 @@ export interface ConnCloseEvent {
   readonly fd: number;
   readonly bytesSent: number;
   readonly bytesReceived: number;
+  /** The kernel's protocol state of the connection (WISP_PROTO_*, records.ts ConnProtocol); absent when unknown. */
+  readonly protocol?: number;
+}
+
+/**
+ * The last thread of a process exited (sched_process_exit). `exitStatus` is
+ * the status a parent's wait(2) would see when `signal` is 0; `signal` is the
+ * terminating signal otherwise.
+ */
+export interface ProcExitEvent {
+  readonly timestampNs: number;
+  readonly pid: number;
+  readonly processStartNs: number;
+  readonly exitStatus: number;
+  readonly signal: number;
+  /** The process's command name (the group leader's comm, at most 15 bytes). */
+  readonly comm: string;
+}
+
+/**
+ * One UDP datagram a traced process sent (Egress) or received (Ingress)
+ * (WISP_OP_DGRAM). The kernel emits only datagrams of a protocol it traces
+ * (`protocol`, WISP_PROTO_*: DNS today). Local address and port are the
+ * socket's; remote ones the datagram's peer. `data` (the first
+ * `data.byteLength <= length` bytes) is a view valid only during the call.
+ */
+export interface DgramEvent {
+  readonly timestampNs: number;
+  readonly pid: number;
+  readonly fd: number;
+  readonly processStartNs: number;
+  readonly cgroupId: number;
+  readonly direction: Direction;
+  readonly protocol: number;
+  readonly family: 4 | 6;
+  readonly localAddr: string;
+  readonly localPort: number;
+  readonly remoteAddr: string;
+  readonly remotePort: number;
+  readonly length: number;
+  readonly data: Uint8Array;
 }
 
 /** Receives decoded events in ring-buffer order. Must not throw. */
@@ -66,4 +107,8 @@ export interface SocketEventSink {
   onOpen(event: ConnOpenEvent): void;
   onData(event: DataEvent): void;
   onClose(event: ConnCloseEvent): void;
+  /** Optional: sinks that do not care about process exits leave it out (the record is then skipped). */
+  onProcExit?(event: ProcExitEvent): void;
+  /** Optional: sinks that do not care about datagrams leave it out (the record is then skipped). */
+  onDgram?(event: DgramEvent): void;
 }

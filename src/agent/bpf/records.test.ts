@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { Direction, TraceRole } from './events.ts';
-import type { ConnCloseEvent, ConnOpenEvent, DataEvent, SocketEventSink } from './events.ts';
+import type { ConnCloseEvent, ConnOpenEvent, DataEvent, DgramEvent, ProcExitEvent, SocketEventSink } from './events.ts';
 import {
   AddressFamily,
   ConnProtocol,
@@ -108,11 +108,14 @@ describe('record layouts', () => {
       expectEqual('WISP_OP_CONN_OPEN', RecordOp.ConnOpen);
       expectEqual('WISP_OP_DATA', RecordOp.Data);
       expectEqual('WISP_OP_CONN_CLOSE', RecordOp.ConnClose);
+      expectEqual('WISP_OP_PROC_EXIT', RecordOp.ProcExit);
+      expectEqual('WISP_OP_DGRAM', RecordOp.Dgram);
     });
     it('agrees on flags', () => {
       expectEqual('WISP_FLAG_TRUNCATED', RecordFlag.Truncated);
       expectEqual('WISP_FLAG_NO_PAYLOAD', RecordFlag.NoPayload);
       expectEqual('WISP_FLAG_STALE', RecordFlag.Stale);
+      expectEqual('WISP_FLAG_ADOPTED', RecordFlag.Adopted);
     });
     it('agrees on roles, directions and protocols', () => {
       expectEqual('WISP_ROLE_UNKNOWN', TraceRole.Unknown);
@@ -122,6 +125,8 @@ describe('record layouts', () => {
       expectEqual('WISP_DIR_INGRESS', Direction.Ingress);
       expectEqual('WISP_PROTO_UNKNOWN', ConnProtocol.Unknown);
       expectEqual('WISP_PROTO_HTTP1', ConnProtocol.Http1);
+      expectEqual('WISP_PROTO_REDIS', ConnProtocol.Redis);
+      expectEqual('WISP_PROTO_DNS', ConnProtocol.Dns);
       expectEqual('WISP_PROTO_NOT_TRACED', ConnProtocol.NotTraced);
     });
   });
@@ -191,6 +196,39 @@ class Writer {
     return this;
   }
 
+  procExit(pid: number, exitCode: number, comm: string): this {
+    const X = LAYOUTS.wisp_proc_exit_record.fields;
+    const at = this.length;
+    const size = LAYOUTS.wisp_proc_exit_record.byteLength;
+    header(this.view, at, RecordOp.ProcExit, size, pid, 0, 4_000);
+    this.view.setBigUint64(at + X.process_start_ns, 77n, true);
+    this.view.setUint32(at + X.exit_code, exitCode, true);
+    this.bytes.set(new TextEncoder().encode(comm), at + X.comm);
+    this.length += recordStride(size);
+    return this;
+  }
+
+  dgram(direction: number, local: number[], localPort: number, remote: number[], remotePort: number, payload: Uint8Array): this {
+    const G = LAYOUTS.wisp_dgram_record.fields;
+    const at = this.length;
+    const size = LAYOUTS.wisp_dgram_record.byteLength + payload.byteLength;
+    header(this.view, at, RecordOp.Dgram, size, 200, 9, 5_000);
+    this.view.setBigUint64(at + G.process_start_ns, 88n, true);
+    this.view.setBigUint64(at + G.cgroup_id, 7n, true);
+    this.view.setUint32(at + G.length, payload.byteLength + 100, true);
+    this.view.setUint32(at + G.captured, payload.byteLength, true);
+    this.view.setUint16(at + G.direction, direction, true);
+    this.view.setUint16(at + G.protocol, 5, true);
+    this.view.setUint16(at + G.family, AddressFamily.Inet6, true);
+    this.view.setUint16(at + G.local_port, localPort, true);
+    this.view.setUint16(at + G.remote_port, remotePort, true);
+    this.bytes.set(local, at + G.local_addr);
+    this.bytes.set(remote, at + G.remote_addr);
+    this.bytes.set(payload, at + LAYOUTS.wisp_dgram_record.byteLength);
+    this.length += recordStride(size);
+    return this;
+  }
+
   raw(op: number, size: number, stride = recordStride(Math.max(size, 24))): this {
     header(this.view, this.length, op, size, 1, 1, 1);
     this.length += stride;
@@ -254,6 +292,46 @@ describe('decodeRecords', () => {
       const close = sink.events[2] as ConnCloseEvent;
       assert.equal(close.bytesSent, 10);
       assert.equal(close.bytesReceived, 2 ** 40);
+    });
+  });
+
+  describe('with process exit records', () => {
+    it('splits the wait status into exit status and signal and reads comm up to its NUL', () => {
+      const w = new Writer().procExit(300, 3 << 8, 'exiter').procExit(301, 9, 'x'.repeat(16));
+      const exits: ProcExitEvent[] = [];
+      const sink = Object.assign(new Recorder(), { onProcExit: (e: ProcExitEvent) => exits.push(e) });
+      assert.equal(decodeRecords(w.bytes, w.length, sink, createDecodeCounters()), 2);
+      assert.deepEqual(exits, [
+        { timestampNs: 4000, pid: 300, processStartNs: 77, exitStatus: 3, signal: 0, comm: 'exiter' },
+        { timestampNs: 4000, pid: 301, processStartNs: 77, exitStatus: 0, signal: 9, comm: 'x'.repeat(16) },
+      ]);
+    });
+    it('skips them for a sink without onProcExit', () => {
+      const w = new Writer().procExit(300, 0, 'quiet').close(4);
+      const counters = createDecodeCounters();
+      assert.equal(decodeRecords(w.bytes, w.length, new Recorder(), counters), 1);
+      assert.equal(counters.unknownOp, 0);
+    });
+  });
+
+  describe('with datagram records', () => {
+    const mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 53];
+    const local = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4];
+    it('decodes addresses, ports and a view of the payload', () => {
+      const w = new Writer().dgram(Direction.Egress, local, 40000, mapped, 53, Uint8Array.of(1, 2, 3));
+      const dgrams: DgramEvent[] = [];
+      const sink = Object.assign(new Recorder(), { onDgram: (e: DgramEvent) => dgrams.push({ ...e, data: e.data.slice() }) });
+      assert.equal(decodeRecords(w.bytes, w.length, sink, createDecodeCounters()), 1);
+      assert.deepEqual(dgrams, [{
+        timestampNs: 5000, pid: 200, fd: 9, processStartNs: 88, cgroupId: 7, direction: Direction.Egress, protocol: 5, family: 6,
+        localAddr: 'fd00::4', localPort: 40000, remoteAddr: '127.0.0.53', remotePort: 53, length: 103, data: Uint8Array.of(1, 2, 3),
+      }]);
+    });
+    it('skips them for a sink without onDgram', () => {
+      const w = new Writer().dgram(Direction.Ingress, local, 1, mapped, 2, Uint8Array.of(9)).close(4);
+      const counters = createDecodeCounters();
+      assert.equal(decodeRecords(w.bytes, w.length, new Recorder(), counters), 1);
+      assert.equal(counters.unknownOp, 0);
     });
   });
 

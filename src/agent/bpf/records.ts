@@ -7,17 +7,17 @@
 // Buffer format (written by the addon's drain): records back to back, each at
 // an 8-byte aligned offset; record i+1 starts at round_up(header.size, 8).
 
-import type { ConnCloseEvent, ConnOpenEvent, DataEvent, Direction, SocketEventSink, TraceRole } from './events.ts';
+import type { ConnCloseEvent, ConnOpenEvent, DataEvent, DgramEvent, Direction, SocketEventSink, TraceRole } from './events.ts';
 
 /** Record op codes (WISP_OP_*). */
-export const RecordOp = { ConnOpen: 1, Data: 2, ConnClose: 3 } as const;
+export const RecordOp = { ConnOpen: 1, Data: 2, ConnClose: 3, ProcExit: 4, Dgram: 6 } as const;
 export type RecordOp = (typeof RecordOp)[keyof typeof RecordOp];
 
 /** Header flag bits (WISP_FLAG_*). */
-export const RecordFlag = { Truncated: 0x1, NoPayload: 0x2, Stale: 0x4 } as const;
+export const RecordFlag = { Truncated: 0x1, NoPayload: 0x2, Stale: 0x4, Adopted: 0x8 } as const;
 
 /** Connection protocol state carried by CONN_CLOSE (WISP_PROTO_*). */
-export const ConnProtocol = { Unknown: 0, Http1: 1, NotTraced: 0xffff } as const;
+export const ConnProtocol = { Unknown: 0, Http1: 1, Redis: 4, Dns: 5, NotTraced: 0xffff } as const;
 
 /** Socket families as the kernel numbers them. */
 export const AddressFamily = { Inet: 2, Inet6: 10 } as const;
@@ -71,6 +71,34 @@ export const LAYOUTS = {
       reserved: 52,
     },
   },
+  wisp_proc_exit_record: {
+    byteLength: 56,
+    fields: { header: 0, process_start_ns: 24, exit_code: 32, reserved: 36, comm: 40 },
+  },
+  wisp_dgram_record: {
+    byteLength: 96,
+    fields: {
+      header: 0,
+      process_start_ns: 24,
+      cgroup_id: 32,
+      length: 40,
+      captured: 44,
+      direction: 48,
+      syscall: 50,
+      protocol: 52,
+      family: 54,
+      local_port: 56,
+      remote_port: 58,
+      reserved: 60,
+      local_addr: 64,
+      remote_addr: 80,
+    },
+  },
+  /** Value of the kernel `conns` map (socket_trace.bpf.c), as the addon's connStats() copies it. */
+  conn_info: {
+    byteLength: 32,
+    fields: { conn_id: 0, bytes_sent: 8, bytes_received: 16, role: 24, protocol: 26, reserved: 28 },
+  },
 } as const;
 
 const H = LAYOUTS.wisp_record_header.fields;
@@ -81,6 +109,11 @@ const D = LAYOUTS.wisp_data_record.fields;
 const DATA_BYTES = LAYOUTS.wisp_data_record.byteLength;
 const C = LAYOUTS.wisp_conn_close_record.fields;
 const CLOSE_BYTES = LAYOUTS.wisp_conn_close_record.byteLength;
+const X = LAYOUTS.wisp_proc_exit_record.fields;
+const EXIT_BYTES = LAYOUTS.wisp_proc_exit_record.byteLength;
+const COMM_BYTES = 16;
+const G = LAYOUTS.wisp_dgram_record.fields;
+const DGRAM_BYTES = LAYOUTS.wisp_dgram_record.byteLength;
 
 /** What the decoder skipped, by reason. Mutated in place by decodeRecords. */
 export interface DecodeCounters {
@@ -105,7 +138,7 @@ export function recordStride(sizeBytes: number): number {
   return (sizeBytes + 7) & ~7;
 }
 
-function u64(view: DataView, offset: number): number {
+export function u64(view: DataView, offset: number): number {
   // Exact below 2^53: monotonic ns (~104 days of uptime), counters, positions.
   return view.getUint32(offset + 4, true) * 0x1_0000_0000 + view.getUint32(offset, true);
 }
@@ -144,6 +177,13 @@ export function formatAddress(bytes: Uint8Array, family: number): string {
       .join(':');
   if (bestStart < 0) return hex(0, 8);
   return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
+}
+
+/** A NUL-terminated (or full-width) Latin-1 string of at most `width` bytes. */
+function cString(buffer: Uint8Array, start: number, width: number): string {
+  let end = start;
+  while (end < start + width && buffer[end] !== 0) end++;
+  return String.fromCharCode(...buffer.subarray(start, end));
 }
 
 function familyOf(kernelFamily: number): 4 | 6 {
@@ -245,8 +285,55 @@ export function decodeRecords(
           fd: view.getUint32(offset + H.fd, true),
           bytesSent: u64(view, offset + C.bytes_sent),
           bytesReceived: u64(view, offset + C.bytes_received),
+          protocol: view.getUint16(offset + C.protocol, true),
         };
         sink.onClose(event);
+        delivered++;
+        break;
+      }
+      case RecordOp.ProcExit: {
+        if (size < EXIT_BYTES) {
+          counters.shortRecord++;
+          break;
+        }
+        if (sink.onProcExit === undefined) break;
+        const code = view.getUint32(offset + X.exit_code, true);
+        sink.onProcExit({
+          timestampNs: u64(view, offset + H.timestamp_ns),
+          pid: view.getUint32(offset + H.tgid, true),
+          processStartNs: u64(view, offset + X.process_start_ns),
+          exitStatus: (code >>> 8) & 0xff,
+          signal: code & 0x7f,
+          comm: cString(buffer, offset + X.comm, COMM_BYTES),
+        });
+        delivered++;
+        break;
+      }
+      case RecordOp.Dgram: {
+        const captured = size >= DGRAM_BYTES ? view.getUint32(offset + G.captured, true) : 0;
+        if (size < DGRAM_BYTES || DGRAM_BYTES + captured > size) {
+          counters.shortRecord++;
+          break;
+        }
+        if (sink.onDgram === undefined) break;
+        const kernelFamily = view.getUint16(offset + G.family, true);
+        const payloadStart = offset + DGRAM_BYTES;
+        sink.onDgram({
+          timestampNs: u64(view, offset + H.timestamp_ns),
+          pid: view.getUint32(offset + H.tgid, true),
+          fd: view.getUint32(offset + H.fd, true),
+          processStartNs: u64(view, offset + G.process_start_ns),
+          cgroupId: u64(view, offset + G.cgroup_id),
+          direction: view.getUint16(offset + G.direction, true) as Direction,
+          protocol: view.getUint16(offset + G.protocol, true),
+          family: familyOf(kernelFamily),
+          localAddr: formatAddress(buffer.subarray(offset + G.local_addr, offset + G.local_addr + 16), kernelFamily),
+          localPort: view.getUint16(offset + G.local_port, true),
+          remoteAddr: formatAddress(buffer.subarray(offset + G.remote_addr, offset + G.remote_addr + 16), kernelFamily),
+          remotePort: view.getUint16(offset + G.remote_port, true),
+          length: view.getUint32(offset + G.length, true),
+          data: buffer.subarray(payloadStart, payloadStart + captured),
+        } satisfies DgramEvent);
         delivered++;
         break;
       }

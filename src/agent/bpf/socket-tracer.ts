@@ -8,10 +8,13 @@
 import { loadAddon } from './addon.ts';
 import type { NativeHandle, WispBpfAddon } from './addon.ts';
 import type { SocketEventSink } from './events.ts';
-import { createDecodeCounters, decodeRecords, LAYOUTS } from './records.ts';
+import { createDecodeCounters, decodeRecords, LAYOUTS, u64 } from './records.ts';
 import type { DecodeCounters } from './records.ts';
 
 export type SocketTracerMode = 'full' | 'bare';
+
+/** One kernel connection's cumulative counters (protocol: WISP_PROTO_*, records.ts ConnProtocol). */
+export type ConnectionCountersVisitor = (connId: number, bytesSent: number, bytesReceived: number, protocol: number) => void;
 
 export interface SocketTracerOptions {
   /** Process the kernel ignores: the agent itself. */
@@ -50,6 +53,7 @@ export class SocketTracer {
   readonly #decode: DecodeCounters = createDecodeCounters();
   #handle: NativeHandle | undefined;
   #lastBytes = 0;
+  #scan: Uint8Array | undefined;
 
   private constructor(addon: WispBpfAddon, handle: NativeHandle, options: Readonly<SocketTracerOptions>) {
     this.#addon = addon;
@@ -100,6 +104,30 @@ export class SocketTracer {
   drainRaw(): Uint8Array {
     const bytes = this.#drainOnce();
     return this.#buffer.subarray(0, bytes);
+  }
+
+  /**
+   * Reads the byte counters of every connection the kernel tracks (all inet
+   * TCP connections, traced protocol or not) and calls `visit` once per
+   * connection. Returns how many were visited. The scan buffer (32 bytes per
+   * possible connection) is allocated on the first call.
+   */
+  scanConnections(visit: ConnectionCountersVisitor): number {
+    if (this.#handle === undefined) return 0;
+    const stride = LAYOUTS.conn_info.byteLength;
+    this.#scan ??= new Uint8Array(this.options.maxConnections * stride);
+    const count = this.#addon.connStats(this.#handle, this.#scan);
+    const view = new DataView(this.#scan.buffer, 0, count * stride);
+    const F = LAYOUTS.conn_info.fields;
+    for (let i = 0, at = 0; i < count; i++, at += stride) {
+      visit(
+        u64(view, at + F.conn_id),
+        u64(view, at + F.bytes_sent),
+        u64(view, at + F.bytes_received),
+        view.getUint16(at + F.protocol, true),
+      );
+    }
+    return count;
   }
 
   /** Kernel drop counters, addon counters and decoder counters (prefixed `decode`). */

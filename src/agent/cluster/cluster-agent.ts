@@ -3,11 +3,11 @@ import type { Logger } from 'pino';
 import type { Agent } from '../agent.ts';
 import {
   AGENT_LEASE_LABEL, agentLeaseName, HEALTH_ANNOTATION, PLAN_CONFIGMAP_NAME as PLAN_CONFIGMAP, PLAN_KEY, PLAN_VERSION_ANNOTATION,
-  QUERY_ADDRESS_ANNOTATION, type AgentHealth,
+  QUERY_ADDRESS_ANNOTATION, EXPORT_STATUS_ANNOTATION, type AgentExportStatus, type AgentHealth,
 } from '../../common/agent-plan.ts';
 import { ContextWatches } from '../k8s/context-watches.ts';
 import type { PodIndex } from '../k8s/pod-index.ts';
-import { applyPlan, parsePlan, type AppliedPlan } from './plan.ts';
+import { parsePlan, type AppliedPlan } from './plan.ts';
 
 export const DEFAULTS = Object.freeze({
   namespace: 'wisp-system',
@@ -25,6 +25,7 @@ export interface ClusterAgentOptions {
   namespace?: string;
   agent: Agent;
   logger: Logger;
+  /** Where the pods of this node and the EndpointSlices are kept (the index the agent resolves rows with). */
   pods?: PodIndex;
   heartbeatMs?: number;
   /**
@@ -129,7 +130,7 @@ export class ClusterAgent {
     try {
       const plan = parsePlan(text, annotated);
       if (plan.version === this.applied?.version) return;
-      this.applied = applyPlan(plan, this.options.agent.store);
+      this.applied = { version: plan.version, problems: this.options.agent.applyPlan(plan) };
       const { problems } = this.applied;
       this.setHealth(problems.length === 0
         ? { ready: true, reason: 'PlanApplied', message: `plan ${plan.version} applied` }
@@ -159,6 +160,11 @@ export class ClusterAgent {
     const annotations: Record<string, string> = {
       [PLAN_VERSION_ANNOTATION]: this.applied?.version ?? '',
       [HEALTH_ANNOTATION]: JSON.stringify(this.health),
+      [EXPORT_STATUS_ANNOTATION]: JSON.stringify(this.options.agent.exports.statuses().map((s): AgentExportStatus => ({
+        key: s.key, rowsRead: s.rowsRead, exported: s.itemsExported, dropped: s.dropped, queued: s.queuedItems,
+        ...(s.lastSuccessTime && { lastSuccessTime: s.lastSuccessTime }),
+        ...(s.lastError && { lastError: s.lastError.slice(0, 512), lastErrorTime: s.lastErrorTime, lastErrorReason: s.lastErrorReason }),
+      }))),
     };
     const address = this.queryAddress();
     if (address) annotations[QUERY_ADDRESS_ANNOTATION] = address;

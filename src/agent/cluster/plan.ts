@@ -1,24 +1,19 @@
-import { PLAN_KEY, PLAN_VERSION_ANNOTATION } from '../../common/agent-plan.ts';
-import { mustParseBytes, mustParseDurationNs } from '../../common/units.ts';
-import type { TableStore } from '../store/table-store.ts';
+import { PLAN_KEY, PLAN_VERSION_ANNOTATION, type PlanExport, type PlanRollup } from '../../common/agent-plan.ts';
+import type { TableBudget } from '../retention/retention.manager.ts';
 
 /**
  * The part of the agent plan (src/common/agent-plan.ts: ConfigMap
- * wisp-agent-plan, key plan.json) that agents apply. Unknown fields are ignored, so an older
+ * wisp-agent-plan, key plan.json) that agents apply (Agent.applyPlan). Unknown fields are ignored, so an older
  * agent keeps working with a newer operator.
  */
-export interface AgentPlanTable {
-  readonly name: string;
-  readonly maxBytes?: string | number;
-  /** As the operator compiles it (src/common/agent-plan.ts PlanTable). */
-  readonly maxAgeMs?: number;
-  /** As a person writes it in a hand-made plan. */
-  readonly maxAge?: string;
-}
+export type AgentPlanTable = TableBudget;
 
 export interface AgentPlan {
   readonly version: string;
   readonly tables: readonly AgentPlanTable[];
+  readonly rollups: readonly PlanRollup[];
+  /** Passed to the agent's exporters as the operator compiled them. */
+  readonly exports: readonly PlanExport[];
 }
 
 
@@ -31,7 +26,7 @@ export function parsePlan(text: string, annotatedVersion: string | undefined): A
     throw new Error(`parse ${PLAN_KEY}: not JSON`, { cause });
   }
   if (typeof document !== 'object' || document === null) throw new Error(`parse ${PLAN_KEY}: want an object`);
-  const plan = document as { version?: unknown; tables?: unknown; retention?: { tables?: unknown } };
+  const plan = document as { version?: unknown; tables?: unknown; retention?: { tables?: unknown }; rollups?: unknown; exports?: unknown };
   const version = typeof plan.version === 'string' ? plan.version : annotatedVersion;
   if (!version) throw new Error(`parse ${PLAN_KEY}: no version (field "version" or annotation ${PLAN_VERSION_ANNOTATION})`);
   const rawTables = plan.tables ?? plan.retention?.tables ?? [];
@@ -46,36 +41,36 @@ export function parsePlan(text: string, annotatedVersion: string | undefined): A
       ...(typeof table.maxAgeMs === 'number' ? { maxAgeMs: table.maxAgeMs } : {}),
     };
   });
-  return { version, tables };
+  const rawRollups = plan.rollups ?? [];
+  if (!Array.isArray(rawRollups)) throw new Error(`parse ${PLAN_KEY}: "rollups" must be a list`);
+  const rollups = rawRollups.map((r: unknown, i) => parseRollup(r, i));
+  const exports = plan.exports ?? [];
+  if (!Array.isArray(exports)) throw new Error(`parse ${PLAN_KEY}: "exports" must be a list`);
+  return { version, tables, rollups, exports: exports as PlanExport[] };
+}
+
+function parseRollup(value: unknown, i: number): PlanRollup {
+  const r = (value ?? {}) as Partial<Record<keyof PlanRollup, unknown>>;
+  const field = (name: string, want: string) => new Error(`parse ${PLAN_KEY}: rollups[${i}].${name} must be ${want}`);
+  if (typeof r.name !== 'string') throw field('name', 'a string');
+  if (typeof r.from !== 'string') throw field('from', 'a string');
+  if (typeof r.intervalMs !== 'number' || !(r.intervalMs > 0)) throw field('intervalMs', 'a positive number');
+  if (typeof r.retainMs !== 'number' || !(r.retainMs > 0)) throw field('retainMs', 'a positive number');
+  if (!Array.isArray(r.groupBy) || !r.groupBy.every((g) => typeof g === 'string')) throw field('groupBy', 'a list of strings');
+  const aggregates = r.aggregates as Record<string, unknown> | undefined;
+  if (typeof aggregates !== 'object' || aggregates === null || !Object.values(aggregates).every((a) => typeof a === 'string')) {
+    throw field('aggregates', 'a map of strings');
+  }
+  if (r.maxBytes !== undefined && typeof r.maxBytes !== 'number') throw field('maxBytes', 'a number');
+  return {
+    name: r.name, from: r.from, intervalMs: r.intervalMs, retainMs: r.retainMs, groupBy: r.groupBy as string[],
+    aggregates: aggregates as Record<string, string>, ...(r.maxBytes !== undefined && { maxBytes: r.maxBytes }),
+    owner: typeof r.owner === 'string' ? r.owner : '',
+  };
 }
 
 export interface AppliedPlan {
   readonly version: string;
   /** Things the plan asked for that this agent could not do, one line each. */
   readonly problems: readonly string[];
-}
-
-/**
- * Applies the plan's table budgets to the store at once (retention runs
- * immediately). Budgets for tables this agent does not have are reported,
- * not fatal: a newer operator may know tables an older agent lacks.
- */
-export function applyPlan(plan: AgentPlan, store: TableStore): AppliedPlan {
-  const problems: string[] = [];
-  for (const table of plan.tables) {
-    if (!store.getTable(table.name)) {
-      problems.push(`table ${table.name} is not produced by this agent`);
-      continue;
-    }
-    try {
-      store.configure(table.name, {
-        ...(table.maxBytes !== undefined && { maxBytes: mustParseBytes(table.maxBytes) }),
-        ...(table.maxAge !== undefined && { maxAgeNs: mustParseDurationNs(table.maxAge) }),
-        ...(table.maxAgeMs !== undefined && { maxAgeNs: BigInt(Math.round(table.maxAgeMs)) * 1_000_000n }),
-      });
-    } catch (error) {
-      problems.push(`table ${table.name}: ${(error as Error).message}`);
-    }
-  }
-  return { version: plan.version, problems };
 }

@@ -17,6 +17,11 @@
 import type { ConnCloseEvent, ConnOpenEvent, DataEvent, SocketEventSink } from '../bpf/events.ts';
 import { Direction, TraceRole } from '../bpf/events.ts';
 import { http1Protocol } from '../protocols/http1/http-session.ts';
+import { http2Protocol } from '../protocols/http2/http2-session.ts';
+import { mysqlProtocol } from '../protocols/mysql/mysql-session.ts';
+import { pgsqlProtocol } from '../protocols/pgsql/pgsql-session.ts';
+import { dnsTcpProtocol } from '../protocols/dns/dns-session.ts';
+import { redisProtocol } from '../protocols/redis/redis-session.ts';
 import type {
   ConnectionInfo,
   ProtocolRegistry,
@@ -62,7 +67,7 @@ export interface ConnectionTrackerOptions {
   readonly onOpen?: (conn: ConnectionInfo) => void;
 }
 
-export const DEFAULT_REGISTRY: ProtocolRegistry = Object.freeze([http1Protocol]);
+export const DEFAULT_REGISTRY: ProtocolRegistry = Object.freeze([http1Protocol, http2Protocol, pgsqlProtocol, mysqlProtocol, redisProtocol, dnsTcpProtocol]);
 
 export const DEFAULTS = Object.freeze({
   maxConnections: 16384,

@@ -61,8 +61,15 @@ export function placementOfPid(pid: number, procRoot = '/proc'): CgroupPlacement
   }
 }
 
-/** Where the cgroup v2 hierarchy is mounted: /sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid ones. */
-export function findCgroup2Root(candidates: readonly string[] = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup']): string | undefined {
+/**
+ * Where the node's cgroup v2 hierarchy is mounted: /sys/fs/cgroup on unified
+ * hosts, /sys/fs/cgroup/unified on hybrid ones; in the agent's pod the
+ * host's is mounted at /host/sys/fs/cgroup (its own /sys/fs/cgroup shows
+ * only the container's subtree).
+ */
+export function findCgroup2Root(candidates: readonly string[] = [
+  '/host/sys/fs/cgroup/unified', '/host/sys/fs/cgroup', '/sys/fs/cgroup/unified', '/sys/fs/cgroup',
+]): string | undefined {
   for (const dir of candidates) {
     try {
       if (statSync(join(dir, 'cgroup.controllers')).isFile()) return dir;

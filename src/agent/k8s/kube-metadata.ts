@@ -98,6 +98,12 @@ export class KubeMetadata implements MetadataResolver {
     }
   }
 
+  /** The pod (uid) a live process runs in, '' outside pods: for samplers that start from pids (network_stats). */
+  podIdOfPid(pid: number): string {
+    const placement = placementOfPid(pid);
+    return this.podOf(placement)?.uid ?? placement.podUid;
+  }
+
   podId(podId: string, property: PodIdProperty): string {
     const pod = this.pods?.podByUid(podId);
     return pod ? this.podProperty(pod, property) : '';

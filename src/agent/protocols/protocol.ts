@@ -8,6 +8,10 @@
 import type { ConnOpenEvent } from '../bpf/events.ts';
 import type { Counters } from '../conn/counters.ts';
 import type { HttpExchange } from './http1/http-exchange.ts';
+import type { MysqlRecord } from './mysql/mysql-record.ts';
+import type { PgsqlRecord } from './pgsql/pgsql-record.ts';
+import type { DnsRecord } from './dns/dns-record.ts';
+import type { RedisRecord } from './redis/redis-record.ts';
 
 /** Request side (client → server bytes) or response side (server → client). */
 export const StreamSide = { Request: 0, Response: 1 } as const;
@@ -43,6 +47,12 @@ export interface ConnectionInfo extends Omit<ConnOpenEvent, 'timestampNs'> {
 export interface ProtocolSinks {
   /** `exchange` is a fresh object the sink may keep. */
   onHttp?(exchange: HttpExchange, conn: ConnectionInfo): void;
+  /** `record` is a fresh object the sink may keep. */
+  onPgsql?(record: PgsqlRecord, conn: ConnectionInfo): void;
+  onMysql?(record: MysqlRecord, conn: ConnectionInfo): void;
+  onRedis?(record: RedisRecord, conn: ConnectionInfo): void;
+  /** DNS over TCP from sessions, over UDP from the datagram pairer (conn.connId 0). */
+  onDns?(record: DnsRecord, conn: ConnectionInfo): void;
 }
 
 /** Limits handed to every session. */

@@ -1,3 +1,4 @@
+import { AccessError } from '../../common/access-control.ts';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tableToIPC } from 'apache-arrow';
@@ -23,7 +24,14 @@ export interface QueryServerOptions {
   metrics: MetricsRenderer;
   nowNs: () => bigint;
   maxOutputRows?: number;
+  /** Kubernetes context for df.ctx[...] and the upid/pod/ip look-ups; none resolves to ''. */
   metadata?: MetadataResolver;
+  /**
+   * Checks the `authorization` header of query and fragment requests
+   * (rejects with AccessError); absent on standalone agents, which bind
+   * loopback only.
+   */
+  authorize?: (authorization: string | undefined) => Promise<unknown>;
 }
 
 /**
@@ -59,11 +67,11 @@ export class QueryServer {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'POST' && path === '/api/v1/query') {
       const arrow = (req.headers.accept ?? '').includes(ARROW_STREAM_TYPE);
-      this.readBody(req, res, (body) => this.query(body, res, arrow));
+      this.authorized(req, res, () => this.readBody(req, res, (body) => this.query(body, res, arrow)));
     } else if (req.method === 'POST' && path === '/api/v1/fragment') {
-      this.readBody(req, res, (body) => this.fragment(body, res), 'fragment');
+      this.authorized(req, res, () => this.readBody(req, res, (body) => this.fragment(body, res), 'fragment'));
     } else if (req.method === 'GET' && path === '/api/v1/tables') {
-      sendJson(res, 200, { tables: this.options.store.stats().map((t) => ({ ...t, oldestTimeNs: t.oldestTimeNs?.toString() ?? null })) });
+      sendJson(res, 200, { tables: this.options.store.stats().map((t) => ({ ...t, oldestTimeNs: t.oldestTimeNs?.toString() ?? null, maxAgeNs: t.maxAgeNs.toString() })) });
     } else if (req.method === 'GET' && path === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(this.options.metrics());
@@ -73,6 +81,19 @@ export class QueryServer {
     } else {
       sendJson(res, 404, { error: `no route ${req.method} ${path}` });
     }
+  }
+
+  /** Runs `then` once the caller may read rows (cluster agents check the bearer token; standalone ones bind loopback only). */
+  private authorized(req: IncomingMessage, res: ServerResponse, then: () => void): void {
+    const authorize = this.options.authorize;
+    if (!authorize) {
+      then();
+      return;
+    }
+    authorize(req.headers.authorization).then(then, (error: unknown) => {
+      if (error instanceof AccessError) sendJson(res, error.status, { error: error.message });
+      else sendJson(res, 503, { error: `check the caller's token: ${(error as Error).message.split('\n')[0]}` });
+    });
   }
 
   private readBody(req: IncomingMessage, res: ServerResponse, then: (body: string) => void, what = 'script'): void {

@@ -85,12 +85,79 @@ describe('TableStore', () => {
       assert.equal(stats!.rows + stats!.rowsExpired + stats!.rowsDropped, 300);
     });
 
-    it('expires batches older than maxAge on tick', () => {
+    it('expires a batch once its oldest row is older than maxAge, on tick', () => {
       const store = new TableStore({ batchRows: 4 });
       store.register(tiny, { maxAgeNs: 100n });
       fill(store, 8);
-      store.tick(1_000_000n + 7n + 100n);
+      store.tick(1_000_000n + 100n);
+      assert.equal(store.stats()[0]!.rowsExpired, 0);
+      store.tick(1_000_000n + 104n);
       assert.equal(store.stats()[0]!.rowsExpired, 4);
+      assert.equal(store.stats()[0]!.rowsExpiredBy.age, 4);
+    });
+
+    it('never returns a row older than maxAge from a scan, even between ticks', () => {
+      let now = 1_000_000n;
+      const store = new TableStore({ batchRows: 4, nowNs: () => now });
+      store.register(tiny, { maxAgeNs: 50n });
+      fill(store, 10);
+      now = 1_000_000n + 55n;
+      const times = store.scan('tiny', 0n, 1n << 62n).flatMap((b) => [...(b.getChild('time_')!.data[0]!.values as BigInt64Array)]);
+      assert.ok(times.length > 0 && times.every((t) => t >= now - 50n), `times ${times.join(',')}`);
+      const [stats] = store.stats();
+      assert.equal(stats!.rows + stats!.rowsExpired, 10);
+    });
+
+    it('counts each expiry and drop under its reason', () => {
+      const store = new TableStore({ batchRows: 8, totalBudgetBytes: 6000 });
+      store.register(tiny, { maxBytes: 3000 });
+      store.register({ ...tiny, name: 'other' });
+      fill(store, 100);
+      for (let i = 0; i < 100; i++) { store.writer('other').setInt(0, 2_000_000 + i); store.commit('other'); }
+      store.configure('tiny', { maxBytes: 10 });
+      const [tinyStats, other] = store.stats();
+      assert.ok(tinyStats!.rowsExpiredBy.bytes > 0);
+      assert.ok(tinyStats!.rowsExpiredBy.total + other!.rowsExpiredBy.total > 0, 'the total budget expired some rows');
+      fill(store, 8, 100);
+      assert.equal(store.stats()[0]!.rowsDroppedBy.batch_over_budget, 8);
+      for (const t of store.stats()) {
+        assert.equal(t.rowsExpired, Object.values(t.rowsExpiredBy).reduce((a, b) => a + b, 0));
+        assert.equal(t.rows + t.rowsExpired + t.rowsDropped, t.rowsAdded);
+      }
+    });
+
+    it('returns a table to the default budgets when configured without them', () => {
+      const store = new TableStore({ totalBudgetBytes: 1 << 20 });
+      store.register(tiny, { maxBytes: 100, maxAgeNs: 5n });
+      store.configure('tiny', {});
+      assert.equal(store.stats()[0]!.maxBytes, 1 << 20);
+      assert.equal(store.stats()[0]!.maxAgeNs, 0n);
+    });
+  });
+
+  describe('subscribers and removal', () => {
+    it('hands every sealed batch to subscribers, including one too large to keep', () => {
+      const store = new TableStore({ batchRows: 4 });
+      store.register(tiny, { maxBytes: 10 });
+      let rows = 0;
+      const unsubscribe = store.subscribe('tiny', (sealed) => { rows += sealed.rows; });
+      fill(store, 6);
+      store.flush('tiny');
+      assert.equal(rows, 6);
+      assert.equal(store.stats()[0]!.rowsDropped, 6);
+      unsubscribe();
+      fill(store, 4, 6);
+      assert.equal(rows, 6);
+    });
+
+    it('removes a table and reports its rows as expired with reason removed', () => {
+      const store = new TableStore({ batchRows: 4 });
+      store.register(tiny);
+      fill(store, 6);
+      const stats = store.unregister('tiny');
+      assert.equal(stats.rowsExpiredBy.removed, 6);
+      assert.equal(store.getTable('tiny'), undefined);
+      assert.equal(store.totalBytes(), 0);
     });
   });
 

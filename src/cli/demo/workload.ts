@@ -1,8 +1,12 @@
 // The demo's HTTP workload: a small Node server and a keep-alive client in
-// one process (separate from the agent, which never traces itself). Prints
-// the server's port on stdout, then runs until killed.
+// one process (separate from the agent, which never traces itself), plus
+// Redis and DNS traffic when those servers are installed
+// (redis-dns-workload.ts). Prints the HTTP server's port on stdout, then runs
+// until killed.
+import type { ChildProcess } from 'node:child_process';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { startRedisAndDnsTraffic } from './redis-dns-workload.ts';
 
 const ROUTES = [
   { method: 'GET', path: '/' },
@@ -67,4 +71,10 @@ server.listen(0, '127.0.0.1', () => {
   setInterval(fire, 150);
 });
 
-process.on('SIGTERM', () => process.exit(0));
+let servers: ChildProcess[] = [];
+void startRedisAndDnsTraffic().then((started) => { servers = started; });
+
+process.on('SIGTERM', () => {
+  for (const child of servers) child.kill('SIGTERM');
+  process.exit(0);
+});

@@ -193,10 +193,13 @@ export class PlanCompilation {
   private async compile(generation: number): Promise<CompiledPlan> {
     const exportPipelines = this.caches.exportPipelines.list();
     const known = new Set<string>();
-    await Promise.all(exportPipelines.map(async (ep) => {
-      const name = ep.spec?.destination?.otlp?.headersFrom?.secretRef?.name;
+    await Promise.all(exportPipelines.flatMap((ep) => {
+      const otlp = ep.spec?.destination?.otlp;
       const namespace = ep.metadata.namespace ?? '';
-      if (name && (await this.secretExists(namespace, name))) known.add(`${namespace}/${name}`);
+      // headersFrom and tls Secrets alike.
+      return [otlp?.headersFrom?.secretRef?.name, otlp?.tls?.secretRef?.name].map(async (name) => {
+        if (name && (await this.secretExists(namespace, name))) known.add(`${namespace}/${name}`);
+      });
     }));
     const compiled = compileInputs({
       tracepoints: this.caches.tracepoints.list(),

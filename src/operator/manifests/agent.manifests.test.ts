@@ -81,9 +81,12 @@ describe('agent manifests', () => {
   });
 
   it('gives the agent no write access to anything but its Leases', () => {
+    // Creating a TokenReview or SubjectAccessReview stores nothing: it asks the API server a question.
+    const reviews = ['tokenreviews', 'subjectaccessreviews'];
     const writes = agentClusterRole(collector).rules!
       .filter((r) => r.verbs.some((v) => ['create', 'update', 'patch', 'delete'].includes(v)))
-      .map((r) => r.resources!.join(','));
+      .flatMap((r) => r.resources!)
+      .filter((resource) => !reviews.includes(resource));
     assert.deepEqual(writes, ['leases']);
   });
 

@@ -197,10 +197,13 @@ export function agentDaemonSet(c: Collector): V1DaemonSet {
             volumeMounts: [
               // Tracepoint ids (events/*/id) are read from tracefs; read-only.
               { name: 'tracefs', mountPath: '/sys/kernel/tracing', readOnly: true },
+              // The node's cgroup hierarchy (the container sees only its own): cgroup id → pod and container.
+              { name: 'host-cgroup', mountPath: '/host/sys/fs/cgroup', readOnly: true },
             ],
           }],
           volumes: [
             { name: 'tracefs', hostPath: { path: '/sys/kernel/tracing', type: 'Directory' } },
+            { name: 'host-cgroup', hostPath: { path: '/sys/fs/cgroup', type: 'Directory' } },
           ],
         },
       },

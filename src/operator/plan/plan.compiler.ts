@@ -167,7 +167,12 @@ function compileRetention(dr: DataRetention, tableOwner: Map<string, string>, ro
     if (intervalMs === undefined) return invalid(`${field}.interval: ${JSON.stringify(r.interval)} is not a duration such as 1m`);
     const retainMs = parseDurationMs(r.retain);
     if (retainMs === undefined) return invalid(`${field}.retain: ${JSON.stringify(r.retain)} is not a duration such as 7d`);
-    rollups.push({ name: r.name, from: r.from, intervalMs, groupBy: [...(r.groupBy ?? [])], aggregates: { ...(r.aggregates ?? {}) }, retainMs, owner: from });
+    const maxBytes = r.maxBytes === undefined ? undefined : parseQuantityBytes(r.maxBytes);
+    if (r.maxBytes !== undefined && maxBytes === undefined) return invalid(`${field}.maxBytes: ${JSON.stringify(r.maxBytes)} is not a quantity such as 64Mi`);
+    rollups.push({
+      name: r.name, from: r.from, intervalMs, groupBy: [...(r.groupBy ?? [])], aggregates: { ...(r.aggregates ?? {}) }, retainMs,
+      ...(maxBytes !== undefined && { maxBytes }), owner: from,
+    });
   }
   return { plan: { tables, rollups } };
 }
@@ -266,7 +271,21 @@ function compileExport(ep: ExportPipeline, secretExists: PlanInputs['secretExist
     if (secretName !== undefined && !secretExists(namespace, secretName)) {
       return { reason: Reason.SecretNotFound, message: `spec.destination.otlp.headersFrom.secretRef: Secret ${namespace}/${secretName} does not exist; create it or remove headersFrom` };
     }
-    destination = { otlp: { endpoint: otlp.endpoint, protocol, insecure: otlp.insecure ?? false, ...(secretName !== undefined && { headersSecret: { namespace, name: secretName } }) } };
+    const tlsSecret = otlp.tls?.secretRef?.name;
+    if (tlsSecret !== undefined && !secretExists(namespace, tlsSecret)) {
+      return { reason: Reason.SecretNotFound, message: `spec.destination.otlp.tls.secretRef: Secret ${namespace}/${tlsSecret} does not exist; create it or remove tls.secretRef` };
+    }
+    const timeoutMs = otlp.timeout === undefined ? undefined : parseDurationMs(otlp.timeout);
+    if (otlp.timeout !== undefined && timeoutMs === undefined) return invalid(`spec.destination.otlp.timeout: ${JSON.stringify(otlp.timeout)} is not a duration such as 10s`);
+    const tls = otlp.tls && {
+      ...(tlsSecret !== undefined && { secret: { namespace, name: tlsSecret } }),
+      ...(otlp.tls.serverName !== undefined && { serverName: otlp.tls.serverName }),
+      ...(otlp.tls.insecureSkipVerify !== undefined && { insecureSkipVerify: otlp.tls.insecureSkipVerify }),
+    };
+    destination = { otlp: {
+      endpoint: otlp.endpoint, protocol, insecure: otlp.insecure ?? false, ...(secretName !== undefined && { headersSecret: { namespace, name: secretName } }),
+      ...(tls && { tls }), ...(otlp.compression !== undefined && { compression: otlp.compression }), ...(timeoutMs !== undefined && { timeoutMs }),
+    } };
   } else if (prometheus && !otlp) {
     destination = { prometheus: {} };
   } else {
@@ -288,7 +307,10 @@ function compileExport(ep: ExportPipeline, secretExists: PlanInputs['secretExist
   return {
     plan: {
       key: objectKey(ep.metadata),
-      source: defined({ preset: source.preset, table: source.table, filter: source.filter, script: source.script }),
+      source: defined({
+        preset: source.preset, table: source.table, filter: source.filter, script: source.script,
+        columns: source.columns && [...source.columns], attributes: source.attributes && { ...source.attributes }, nameColumn: source.nameColumn,
+      }),
       intervalMs,
       destination,
       batch: defined({ maxItems: spec.batch?.maxItems, timeoutMs: ms(spec.batch?.timeout) }),

@@ -11,7 +11,7 @@ import type { CompiledQuery } from '../plan.ts';
 import { compileScript } from '../pxl.compiler.ts';
 import { QueryError } from '../query-error.ts';
 import { resultToJson } from '../result-json.ts';
-import { AccessError, type AccessControl, type RowScope } from './access-control.ts';
+import { AccessError, bearerToken, type AccessControl, type RowScope } from '../../common/access-control.ts';
 import type { AgentAddress, AgentDirectory } from './agent-directory.ts';
 import { scopeToNamespaces } from './row-scope.ts';
 
@@ -34,6 +34,11 @@ export interface QueryEndpointOptions {
   maxAgentResultBytes?: number;
   maxOutputRows?: number;
   nowNs?: () => bigint;
+  /**
+   * The `authorization` header the endpoint presents to agents (its own
+   * ServiceAccount token, read per request: projected tokens rotate).
+   */
+  agentAuthorization?: () => Promise<string | undefined>;
 }
 
 /** What one agent contributed to a query: nothing is hidden when it failed. */
@@ -52,7 +57,7 @@ export interface AgentReport {
  * are never mistaken for whole ones.
  */
 export class QueryEndpoint {
-  private readonly options: Required<Omit<QueryEndpointOptions, 'nowNs' | 'access'>> & { nowNs: () => bigint; access?: AccessControl };
+  private readonly options: Required<Omit<QueryEndpointOptions, 'nowNs' | 'access' | 'agentAuthorization'>> & Pick<QueryEndpointOptions, 'access' | 'agentAuthorization'> & { nowNs: () => bigint };
   private readonly server: Server;
 
   constructor(options: QueryEndpointOptions) {
@@ -107,18 +112,17 @@ export class QueryEndpoint {
   private async authorize(req: IncomingMessage): Promise<RowScope> {
     const access = this.options.access;
     if (!access) return { allNamespaces: true, namespaces: [] };
-    const header = req.headers.authorization ?? '';
-    const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
-    const requester = await access.authenticate(token);
+    const requester = await access.authenticate(bearerToken(req.headers.authorization));
     return access.scope(requester);
   }
 
   private async fetchFragment(agent: AgentAddress, planVersion: number, fragment: unknown): Promise<Uint8Array> {
     let response: Response;
     try {
+      const authorization = await this.options.agentAuthorization?.();
       response = await fetch(`http://${agent.address}/api/v1/fragment`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: ARROW_STREAM_TYPE },
+        headers: { 'content-type': 'application/json', accept: ARROW_STREAM_TYPE, ...(authorization && { authorization }) },
         body: JSON.stringify({ planVersion, fragment }),
         signal: AbortSignal.timeout(this.options.agentTimeoutMs),
       });

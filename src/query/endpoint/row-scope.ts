@@ -1,5 +1,5 @@
 import type { CompiledQuery, PlanColumn, PlanNode, ScalarExpr } from '../plan.ts';
-import type { RowScope } from './access-control.ts';
+import type { RowScope } from '../../common/access-control.ts';
 
 /**
  * Restricts every node fragment to rows of pods in `scope.namespaces`: each

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { formatUpid } from '../../agent/upid.ts';
+import { connStats } from '../../tables/conn-stats.ts';
 import { httpRow, makeBatch, MemoryTableSource, type Row } from '../arrow-batches.test-helper.ts';
 import { compileScript, executeLocal, executeOverSources, resultToJson, type JsonOutput, type MetadataResolver, type UpidProperty } from '../index.ts';
 
@@ -15,12 +16,19 @@ const PODS: Readonly<Record<number, Readonly<Partial<Record<UpidProperty, string
   3: { pod_name: 'ops/mon', namespace: 'ops', service_name: 'ops/mon-svc' },
 };
 
+/** Peers of conn_stats rows the resolver knows: a pod and a service address. */
+const PEER_IPS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  '10.0.0.12': { pod_name: 'shop/cart' },
+  '10.0.0.30': { service_name: 'ops/mon-svc' },
+};
+
 const resolver: MetadataResolver = {
   upid: (upid, property) => {
     const pid = Number.parseInt(upid.slice(9, 13), 16) * 65536 + Number.parseInt(upid.slice(14, 18), 16);
     return PODS[pid]?.[property] ?? '';
   },
-  podId: () => '', podName: () => '', ip: () => '', serviceId: () => '',
+  podId: () => '', podName: () => '', serviceId: () => '',
+  ip: (address, property) => PEER_IPS[address]?.[property] ?? '',
 };
 
 interface Generated { readonly pid: number; readonly timeNs: bigint; readonly latencyNs: bigint; readonly status: bigint; readonly path: string }
@@ -38,10 +46,28 @@ const rows: readonly Row[] = generated.map((g) => httpRow({
   time_: g.timeNs, upid: formatUpid(7, g.pid, 1234), latency: g.latencyNs, resp_status: g.status, req_path: g.path,
 }));
 
+/** A conn_stats row as the agent writes it: cumulative per (upid, peer, role). */
+function connRow(pid: number, agoSeconds: bigint, peer: string, role: bigint, sent: bigint, recv: bigint): Row {
+  return {
+    time_: NOW_NS - agoSeconds * SECOND_NS, upid: formatUpid(7, pid, 1234), remote_addr: peer, remote_port: 443n,
+    trace_role: role, addr_family: 1n, protocol: 0n, ssl: false, conn_open: 1n, conn_close: 0n, conn_active: 1n,
+    bytes_sent: sent, bytes_recv: recv,
+  };
+}
+
+/** shop/front → shop/cart (a pod) and → ops/mon-svc (a service); shop/cart → an unknown address, partly before the window. */
+const connRows: readonly Row[] = [
+  connRow(1, 50n, '10.0.0.12', 1n, 0n, 0n), connRow(1, 40n, '10.0.0.12', 1n, 100n, 1000n), connRow(1, 20n, '10.0.0.12', 1n, 300n, 3000n),
+  connRow(1, 30n, '10.0.0.30', 1n, 0n, 0n), connRow(1, 5n, '10.0.0.30', 1n, 50n, 70n),
+  connRow(2, 400n, '10.9.9.9', 1n, 5n, 5n), connRow(2, 100n, '10.9.9.9', 1n, 10n, 20n), connRow(2, 10n, '10.9.9.9', 1n, 25n, 40n),
+  // The server side of shop/front → shop/cart: not counted twice.
+  connRow(2, 20n, '10.0.0.11', 2n, 3000n, 300n),
+];
+
 function source(part: readonly Row[] = rows): MemoryTableSource {
   const batches = [];
   for (let i = 0; i < part.length; i += 16) batches.push(makeBatch(part.slice(i, i + 16)));
-  return new MemoryTableSource({ http_events: batches });
+  return new MemoryTableSource({ http_events: batches, conn_stats: [makeBatch(connRows, connStats)] });
 }
 
 function runScript(name: string, sources = [source()]): JsonOutput[] {
@@ -118,6 +144,20 @@ describe('bundled scripts', () => {
     it('lists the slowest paths', () => {
       assert.deepEqual(slow?.name, 'slow_paths');
       assert.deepEqual(slow?.rows, [['/p0', 90_000_000], ['/p1', 100_000_000], ['/p2', 90_000_000]]);
+    });
+  });
+
+  describe('net_flow_graph.pxl', () => {
+    const [output] = runScript('net_flow_graph.pxl');
+
+    it('sums the growth of the client side counters in the window per (from pod, to peer)', () => {
+      assert.deepEqual(output?.columns.map((c) => c.name), ['from_entity', 'to_entity', 'bytes_sent', 'bytes_recv', 'bytes_total']);
+      const sorted = [...(output?.rows ?? [])].sort((a, b) => String(a).localeCompare(String(b)));
+      assert.deepEqual(sorted, [
+        ['shop/cart', '10.9.9.9', 15, 20, 35],
+        ['shop/front', 'ops/mon-svc', 50, 70, 120],
+        ['shop/front', 'shop/cart', 300, 3000, 3300],
+      ]);
     });
   });
 });

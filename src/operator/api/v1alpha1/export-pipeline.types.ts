@@ -36,12 +36,19 @@ export const exportSource = s.object({
   columns: s.array(s.string({ description: 'A column name.', pattern: IDENTIFIER_PATTERN, maxLength: 63 }), {
     description: 'With table: columns to export. Absent: every column.', maxItems: 64, listType: 'set',
   }),
+  attributes: s.map(s.string({ description: 'The OTel attribute name (e.g. db.query.text).', minLength: 1, maxLength: 255 }), {
+    description: 'With script or table: column → span attribute name. With a script only these columns are exported; with a table it replaces columns.', maxProperties: 64,
+  }),
+  nameColumn: s.string({ description: 'With script: the column whose value names each span (default: the output name).', pattern: IDENTIFIER_PATTERN, maxLength: 63 }),
 }, { description: 'What to export: exactly one of preset, script or table.' }).validate({
   rule: oneOf(['preset', 'script', 'table']),
   message: 'set exactly one of preset, script or table',
 }, {
   rule: '(!has(self.filter) && !has(self.columns)) || has(self.table)',
   message: 'filter and columns apply only to a table source',
+}, {
+  rule: '(!has(self.attributes) && !has(self.nameColumn)) || has(self.script) || (has(self.table) && !has(self.nameColumn))',
+  message: 'attributes apply to a script or table source, nameColumn to a script source',
 });
 export type ExportSource = Infer<typeof exportSource>;
 

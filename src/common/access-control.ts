@@ -31,6 +31,19 @@ export interface AccessControl {
 }
 
 /**
+ * Agents answer with every row they hold, unscoped: only callers granted the
+ * RBAC verb `query` on `agents.wisp.dev` may ask them directly (the query
+ * endpoint's ServiceAccount, cluster admins). Everyone else goes through the
+ * endpoint, which scopes rows by namespace.
+ */
+export const AGENT_QUERY_PERMISSION = Object.freeze({ group: 'wisp.dev', resource: 'agents', verb: 'query' });
+
+/** The bearer token of an `authorization` header, if any. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
+}
+
+/**
  * Kubernetes decides: TokenReview authenticates the bearer token, and
  * SubjectAccessReview says whether the user may `get pods` in all namespaces
  * (then every row, including rows without a pod) or in which namespaces.
@@ -45,7 +58,8 @@ export class KubernetesAccessControl implements AccessControl {
   private readonly cache = new Map<string, { expiresMs: number; value: Promise<unknown> }>();
   private readonly cacheMs: number;
 
-  constructor(kubeConfig: KubeConfig, listNamespaces: () => Promise<string[]>, cacheMs = 10_000) {
+  /** `listNamespaces` is needed by scope() only. */
+  constructor(kubeConfig: KubeConfig, listNamespaces: () => Promise<string[]> = () => Promise.resolve([]), cacheMs = 10_000) {
     this.authn = kubeConfig.makeApiClient(AuthenticationV1Api);
     this.authz = kubeConfig.makeApiClient(AuthorizationV1Api);
     this.listNamespaces = listNamespaces;
@@ -76,13 +90,29 @@ export class KubernetesAccessControl implements AccessControl {
     });
   }
 
-  private async mayGetPods(requester: Requester, namespace: string): Promise<boolean> {
+  /** Authenticates a caller of an agent's query API and checks AGENT_QUERY_PERMISSION (AccessError 401/403). */
+  authorizeAgentQuery(token: string | undefined): Promise<Requester> {
+    return this.cached(`agent:${token ?? ''}`, async () => {
+      const requester = await this.authenticate(token);
+      if (!await this.allowed(requester, AGENT_QUERY_PERMISSION)) {
+        const { verb, resource, group } = AGENT_QUERY_PERMISSION;
+        throw new AccessError(403, `${requester.username} may not ${verb} ${resource}.${group}: query through the wisp query endpoint`);
+      }
+      return requester;
+    });
+  }
+
+  private mayGetPods(requester: Requester, namespace: string): Promise<boolean> {
+    return this.allowed(requester, { verb: 'get', resource: 'pods', ...(namespace && { namespace }) });
+  }
+
+  private async allowed(requester: Requester, resourceAttributes: { verb: string; resource: string; group?: string; namespace?: string }): Promise<boolean> {
     const review = await this.authz.createSubjectAccessReview({ body: {
       apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
       spec: {
         user: requester.username, groups: [...requester.groups],
         ...(requester.uid && { uid: requester.uid }), ...(requester.extra && { extra: requester.extra }),
-        resourceAttributes: { verb: 'get', resource: 'pods', ...(namespace && { namespace }) },
+        resourceAttributes,
       },
     } });
     return review.status?.allowed === true;

@@ -1,0 +1,122 @@
+// The agent's statistics tables — conn_stats, process_stats, network_stats,
+// proc_exit_events — with their collectors and timers, so the agent wires
+// them with a few calls: register (constructor), sink(), start(), stop(),
+// counters().
+
+import { connStats } from '../../tables/conn-stats.ts';
+import { networkStats } from '../../tables/network-stats.ts';
+import { procExitEvents } from '../../tables/proc-exit-events.ts';
+import { processStats } from '../../tables/process-stats.ts';
+import type { ConnCloseEvent, ConnOpenEvent, DataEvent, ProcExitEvent, SocketEventSink } from '../bpf/events.ts';
+import type { SocketTracer } from '../bpf/socket-tracer.ts';
+import { EpochClock } from '../clock.ts';
+import type { TableStore } from '../store/table-store.ts';
+import { ConnStatsCollector } from './conn-stats.collector.ts';
+import { NetworkStatsSampler } from './network-stats.sampler.ts';
+import { ProcessStatsSampler } from './process-stats.sampler.ts';
+import { ProcExitEventsWriter } from './proc-exit-events.writer.ts';
+
+export const DEFAULTS = Object.freeze({
+  /** conn_stats reporting interval: each endpoint gets at most one row per interval. */
+  connStatsIntervalMs: 5000,
+  processStatsIntervalMs: 10_000,
+  networkStatsIntervalMs: 10_000,
+});
+
+/** What the agent's options may set. */
+export interface AgentStatsSettings {
+  readonly connStatsIntervalMs?: number;
+  readonly processStatsIntervalMs?: number;
+  readonly networkStatsIntervalMs?: number;
+  /** Processes process_stats samples; default every process (bounded, see ProcessStatsSampler). */
+  readonly pids?: () => Iterable<number>;
+  /** Pod UID of a process for network_stats.pod_id; default ''. */
+  readonly podIdOf?: (pid: number) => string;
+}
+
+export interface AgentStatsOptions extends AgentStatsSettings {
+  readonly store: TableStore;
+  readonly clock: EpochClock;
+  readonly agentId: number;
+}
+
+export class AgentStats {
+  readonly connStats: ConnStatsCollector;
+  readonly processStats: ProcessStatsSampler;
+  readonly networkStats: NetworkStatsSampler;
+  private readonly procExits: ProcExitEventsWriter;
+  private readonly intervals: Required<Pick<AgentStatsSettings, 'connStatsIntervalMs' | 'processStatsIntervalMs' | 'networkStatsIntervalMs'>>;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(options: AgentStatsOptions) {
+    const { store, clock, agentId } = options;
+    for (const table of [connStats, processStats, networkStats, procExitEvents]) store.register(table);
+    this.connStats = new ConnStatsCollector({ store, clock, agentId });
+    this.processStats = new ProcessStatsSampler({ store, clock, agentId, ...(options.pids && { pids: options.pids }) });
+    this.networkStats = new NetworkStatsSampler({ store, clock, ...(options.podIdOf && { podIdOf: options.podIdOf }) });
+    this.procExits = new ProcExitEventsWriter(store, clock, agentId);
+    this.intervals = {
+      connStatsIntervalMs: options.connStatsIntervalMs ?? DEFAULTS.connStatsIntervalMs,
+      processStatsIntervalMs: options.processStatsIntervalMs ?? DEFAULTS.processStatsIntervalMs,
+      networkStatsIntervalMs: options.networkStatsIntervalMs ?? DEFAULTS.networkStatsIntervalMs,
+    };
+  }
+
+  /**
+   * The sink to drain the socket tracer into: every event goes to `primary`
+   * (the connection tracker); opens, closes and process exits also feed the
+   * stats. A method added to SocketEventSink must be forwarded here too.
+   */
+  sink(primary: SocketEventSink): SocketEventSink {
+    const conns = this.connStats;
+    const exits = this.procExits;
+    return {
+      onOpen(event: ConnOpenEvent): void {
+        conns.onOpen(event);
+        primary.onOpen(event);
+      },
+      onData(event: DataEvent): void {
+        primary.onData(event);
+      },
+      onClose(event: ConnCloseEvent): void {
+        conns.onClose(event);
+        primary.onClose(event);
+      },
+      onProcExit(event: ProcExitEvent): void {
+        exits.write(event);
+        primary.onProcExit?.(event);
+      },
+    };
+  }
+
+  /** Starts the periodic samplers; conn_stats needs the tracer (absent when capture is off). */
+  start(tracer: SocketTracer | undefined): void {
+    if (tracer !== undefined) {
+      this.every(this.intervals.connStatsIntervalMs, (nowNs) => {
+        this.connStats.beginScan(nowNs);
+        tracer.scanConnections(this.connStats.observe);
+        this.connStats.report(nowNs);
+      });
+    }
+    this.every(this.intervals.processStatsIntervalMs, (nowNs) => this.processStats.sample(nowNs));
+    this.every(this.intervals.networkStatsIntervalMs, (nowNs) => this.networkStats.sample(nowNs));
+  }
+
+  stop(): void {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers.length = 0;
+  }
+
+  /** Drop counters and gauges of every collector, for /metrics. */
+  counters(): Record<string, number> {
+    return {
+      ...this.connStats.stats(),
+      ...this.processStats.counters.snapshot(),
+      ...this.networkStats.counters.snapshot(),
+    };
+  }
+
+  private every(intervalMs: number, run: (nowNs: number) => void): void {
+    this.timers.push(setInterval(() => run(EpochClock.monotonicNs()), intervalMs));
+  }
+}
