@@ -1,6 +1,7 @@
 // make bench: every benchmark in turn; each prints ratios against a baseline
 // measured in the same run (these machines are noisy).
 import { agentMemoryBench } from './agent-memory.bench.ts';
+import { dbOverheadBench } from './db-overhead.bench.ts';
 import { exportBench } from './export.bench.ts';
 import { nginxOverheadBench } from './nginx-overhead.bench.ts';
 import { operatorPropagationBench } from './operator-propagation.bench.ts';
@@ -26,6 +27,7 @@ const benches: [string, () => Promise<void>][] = [
   ['groupby', queryGroupbyBench],
   ['fanout', queryFanoutBench],
   ['overhead', nginxOverheadBench],
+  ['db-overhead', dbOverheadBench],
   ['memory', agentMemoryBench],
   ['propagation', operatorPropagationBench],
   ['scale', operatorScaleBench],
