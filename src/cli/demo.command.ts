@@ -5,11 +5,28 @@ import { pino } from 'pino';
 import { AgentClient } from './client.ts';
 import { startStandaloneAgent } from './agent.command.ts';
 
-const LIVE_SCRIPT = `import px
-df = px.DataFrame(table='http_events', start_time='-10s')
-df = df[['time_', 'req_method', 'req_path', 'resp_status', 'latency', 'trace_role']]
-px.display(df)
-`;
+/**
+ * One output per protocol table, each reduced to the same shape (time,
+ * role, request, result, latency) by a column list: what the live feed
+ * prints, merged in time order.
+ */
+const FEEDS = [
+  { table: 'http_events', proto: (row: readonly unknown[]): string => `http/${String(row[row.length - 1])}`, request: ['req_method', 'req_path'], result: 'resp_status', extra: 'major_version' },
+  { table: 'pgsql_events', proto: (): string => 'pgsql', request: ['req_cmd', 'req'], result: 'resp' },
+  { table: 'mysql_events', proto: (): string => 'mysql', request: ['req_body'], result: 'resp_body' },
+  { table: 'redis_events', proto: (): string => 'redis', request: ['req_cmd', 'req_args'], result: 'resp' },
+  { table: 'dns_events', proto: (): string => 'dns', request: ['req_body'], result: 'resp_header' },
+] as const;
+
+const LIVE_SCRIPT = ['import px', ...FEEDS.map((f) => {
+  const columns = ['time_', 'trace_role', 'latency', f.result, ...f.request, ...('extra' in f ? [f.extra] : [])];
+  return `px.display(px.DataFrame(table='${f.table}', start_time='-10s')[${JSON.stringify(columns)}], '${f.table}')`;
+})].join('\n');
+
+function cut(text: string, width: number): string {
+  const flat = text.replace(/\s+/g, ' ');
+  return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat.padEnd(width);
+}
 
 const ROLE = ['?', 'client', 'server'];
 
@@ -27,18 +44,26 @@ export async function demoCommand(args: string[]): Promise<number> {
   const port = await new Promise<string>((resolve) => workload.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
   process.stdout.write(`wisp demo: agent on http://${values.listen}, workload on 127.0.0.1:${port}; Ctrl-C stops\n`);
   process.stdout.write(`try: ./bin/wisp run -o json - <<< "import px; px.display(px.DataFrame('http_events')[['req_path','resp_status']].head(3))"\n`);
-  process.stdout.write(`     (with redis-server and dnsmasq installed, the workload also fills redis_events and dns_events)\n\n`);
-  process.stdout.write(`${'TIME'.padEnd(24)}  ${'ROLE'.padEnd(6)}  ${'METHOD'.padEnd(6)}  ${'PATH'.padEnd(26)}  STATUS  LATENCY\n`);
+  process.stdout.write(`     (with redis-server and dnsmasq installed, the workload also fills redis_events and dns_events; the feed shows every protocol table)\n\n`);
+  process.stdout.write(`${'TIME'.padEnd(23)}  ${'PROTO'.padEnd(6)}  ${'ROLE'.padEnd(6)}  ${'REQUEST'.padEnd(40)}  ${'RESULT'.padEnd(24)}  LATENCY\n`);
 
   const client = new AgentClient(`http://${values.listen}`);
   let lastSeen = '';
   const timer = setInterval(() => {
     client.query(LIVE_SCRIPT).then((outputs) => {
-      for (const row of outputs[0]?.rows ?? []) {
-        const [time, method, path, status, latencyNs, role] = row as [string, string, string, number, number, number];
-        if (time <= lastSeen) continue;
-        lastSeen = time;
-        process.stdout.write(`${time.slice(0, 23).replace('T', ' ')}  ${(ROLE[role] ?? '?').padEnd(6)}  ${method.padEnd(6)}  ${path.padEnd(26)}  ${String(status).padEnd(6)}  ${(latencyNs / 1e6).toFixed(2)} ms\n`);
+      const lines: [string, string][] = [];
+      FEEDS.forEach((feed, k) => {
+        for (const row of outputs[k]?.rows ?? []) {
+          const [time, role, latencyNs, result, ...rest] = row as [string, number, number, unknown, ...unknown[]];
+          if (time <= lastSeen) continue;
+          const request = rest.slice(0, feed.request.length).join(' ');
+          lines.push([time, `${time.slice(0, 23).replace('T', ' ')}  ${feed.proto(row).padEnd(6)}  ${(ROLE[role] ?? '?').padEnd(6)}  ${cut(request, 40)}  ${cut(String(result), 24)}  ${(latencyNs / 1e6).toFixed(2)} ms\n`]);
+        }
+      });
+      lines.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      for (const [time, line] of lines) {
+        lastSeen = time > lastSeen ? time : lastSeen;
+        process.stdout.write(line);
       }
     }, (error: Error) => process.stderr.write(`wisp demo: ${error.message}\n`));
   }, 1000);
