@@ -24,6 +24,7 @@ import { RedisEventsWriter } from './store/redis-events.writer.ts';
 import { DnsDatagramPairer } from './protocols/dns/dns-datagrams.ts';
 import { TableStore } from './store/table-store.ts';
 import type { PlanExport } from '../common/agent-plan.ts';
+import { CollectorScope, DEFAULTS as SCOPE_DEFAULTS, scopeFromCollector, type PlanCollector, type ScopeSettings } from './privacy/collector-scope.ts';
 import { ExportManager } from './export/export.manager.ts';
 import type { SecretReader } from './export/export-pipeline.ts';
 
@@ -81,6 +82,12 @@ export interface AgentOptions {
   authorize?: (authorization: string | undefined) => Promise<unknown>;
   /** Intervals and process/pod look-ups of conn_stats, process_stats, network_stats (src/agent/stats/). */
   stats?: AgentStatsSettings;
+  /**
+   * Collector scoping before any plan: sources, namespaces, dataAccess
+   * (standalone flags). maxBodyBytes above is the body limit. A plan's
+   * collector section replaces these.
+   */
+  scope?: Partial<Omit<ScopeSettings, 'maxBodyBytes'>>;
   /** Reads Secrets that export pipelines name (headers, TLS); absent: such pipelines report SecretNotFound. */
   secrets?: SecretReader;
   logger?: Logger;
@@ -96,7 +103,9 @@ export class Agent {
   readonly retention: RetentionManager;
   /** The plan's ExportPipelines (src/agent/export/). */
   readonly exports: ExportManager;
-  private readonly options: Required<Omit<AgentOptions, 'logger' | 'nodeName' | 'pods' | 'stats' | 'secrets' | 'authorize'>>;
+  private readonly options: Required<Omit<AgentOptions, 'logger' | 'nodeName' | 'pods' | 'stats' | 'secrets' | 'authorize' | 'scope'>>;
+  /** Sources, namespaces, body limit and data access of the Collector (src/agent/privacy/). */
+  readonly scope: CollectorScope;
   /** Kubernetes context of rows (df.ctx[...], upid_to_* look-ups); process look-ups only on a standalone host. */
   readonly metadata: KubeMetadata;
   /** The agent id in upids: 1 on a standalone host, derived from the node name in a cluster. */
@@ -145,6 +154,11 @@ export class Agent {
       source: this.store, log: this.log, nowNs: () => this.clock.nowNs(), metadata: this.metadata,
       ...(options.secrets && { secrets: options.secrets }),
     });
+    this.scope = new CollectorScope({
+      namespaceOf: (pid, processStartNs) => this.metadata.namespaceOfProcess(pid, processStartNs),
+      settings: { ...SCOPE_DEFAULTS.settings, ...options.scope, maxBodyBytes: this.options.maxBodyBytes },
+    });
+    const scope = this.scope;
     const httpWriter = new HttpEventsWriter(this.store, this.clock, this.asid);
     const pgsqlWriter = new PgsqlEventsWriter(this.store, this.clock, this.asid);
     const mysqlWriter = new MysqlEventsWriter(this.store, this.clock, this.asid);
@@ -154,11 +168,11 @@ export class Agent {
       maxBodyBytes: this.options.maxBodyBytes,
       maxTotalBytes: Math.floor(this.options.memoryLimitBytes * DEFAULTS.trackerPercent / 100),
       sinks: {
-        onHttp: (exchange, conn) => httpWriter.write(exchange, conn),
-        onPgsql: (record, conn) => pgsqlWriter.write(record, conn),
-        onMysql: (record, conn) => mysqlWriter.write(record, conn),
-        onRedis: (record, conn) => redisWriter.write(record, conn),
-        onDns: (record, conn) => dnsWriter.write(record, conn),
+        onHttp: (exchange, conn) => { if (scope.http(exchange, conn)) httpWriter.write(exchange, conn); },
+        onPgsql: (record, conn) => { if (scope.pgsql(record, conn)) pgsqlWriter.write(record, conn); },
+        onMysql: (record, conn) => { if (scope.mysql(record, conn)) mysqlWriter.write(record, conn); },
+        onRedis: (record, conn) => { if (scope.redis(record, conn)) redisWriter.write(record, conn); },
+        onDns: (record, conn) => { if (scope.dns(record, conn)) dnsWriter.write(record, conn); },
       },
       onOpen: (conn) => this.metadata.observe(conn.pid, conn.processStartNs, conn.cgroupId ?? 0),
     });
@@ -168,7 +182,8 @@ export class Agent {
       ...options.stats,
     });
     // UDP datagrams bypass the connection tracker: DNS pairs them by (socket, peer, txid).
-    this.dnsDatagrams = new DnsDatagramPairer({ sinks: { onDns: (record, conn) => dnsWriter.write(record, conn) }, counters: this.tracker.counters });
+    this.dnsDatagrams = new DnsDatagramPairer({ sinks: { onDns: (record, conn) => { if (scope.dns(record, conn)) dnsWriter.write(record, conn); } }, counters: this.tracker.counters });
+    this.applyScope(this.scope.settings);
     const sink = this.stats.sink(this.tracker);
     sink.onDgram = (event) => this.dnsDatagrams.onDgram(event);
     this.sink = sink;
@@ -220,8 +235,25 @@ export class Agent {
    * restart (the cluster's plan ConfigMap, or `wisp agent --standalone
    * --config`). Returns what could not be applied, one line each; the rest is applied.
    */
-  applyPlan(plan: RetentionPlan & { readonly exports: readonly PlanExport[] }): string[] {
-    return [...this.retention.apply(plan), ...this.applyExports(plan.exports)];
+  applyPlan(plan: RetentionPlan & { readonly exports: readonly PlanExport[]; readonly collector?: Partial<PlanCollector> }): string[] {
+    const problems = plan.collector === undefined ? [] : this.applyCollector(plan.collector);
+    return [...problems, ...this.retention.apply(plan), ...this.applyExports(plan.exports)];
+  }
+
+  /**
+   * Applies a Collector's sources, namespaces, maxBodyBytes and dataAccess
+   * live; fields the section leaves out keep their current value.
+   */
+  applyCollector(collector: Partial<PlanCollector>): string[] {
+    const { settings, problems } = scopeFromCollector(collector, this.scope.settings);
+    this.applyScope(settings);
+    return problems;
+  }
+
+  private applyScope(settings: ScopeSettings): void {
+    this.scope.apply(settings);
+    this.tracker.setMaxBodyBytes(settings.maxBodyBytes);
+    this.stats.setSources({ conn: settings.sources.has('conn'), process: settings.sources.has('process'), network: settings.sources.has('network') });
   }
 
   /** Starts, changes and stops the plan's ExportPipelines (src/agent/export/). */
@@ -275,7 +307,7 @@ export class Agent {
 
   /** Agent-level counters for /metrics. */
   private agentCounters(): Record<string, number> {
-    return { cpu_throttled_ms: Math.round(this.throttledMs), ...this.stats.counters() };
+    return { cpu_throttled_ms: Math.round(this.throttledMs), ...this.stats.counters(), ...this.scope.counters() };
   }
 }
 

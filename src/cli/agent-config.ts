@@ -112,7 +112,7 @@ function checkEnvelope(document: unknown, where: string): Envelope {
   if (object.apiVersion !== API_VERSION) throw new CliError(`${where}: apiVersion ${JSON.stringify(object.apiVersion)} is not ${API_VERSION}`);
   const kind = object.kind;
   if (!(STANDALONE_KINDS as readonly unknown[]).includes(kind)) {
-    const hint = kind === 'Collector' ? ' (a standalone agent takes Collector settings as flags: --memory-limit, --max-body-bytes, ...)'
+    const hint = kind === 'Collector' ? ' (a standalone agent takes Collector settings as flags: --memory-limit, --max-body-bytes, --sources, --data-access)'
       : kind === 'Tracepoint' ? ' (Tracepoints need a cluster)' : '';
     throw new CliError(`${where}: kind ${JSON.stringify(kind)} is not applied by a standalone agent; use ${STANDALONE_KINDS.join(' or ')}${hint}`);
   }

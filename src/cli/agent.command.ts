@@ -12,6 +12,8 @@ import { loadAgentConfig, type AgentConfig } from './agent-config.ts';
 import { CliError } from './client.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
 import { mustParseBytes } from '../common/units.ts';
+import { DataAccess } from '../operator/api/v1alpha1/collector.types.ts';
+import { parseSources, type DataAccessMode } from '../agent/privacy/collector-scope.ts';
 
 export const AGENT_USAGE = `Usage: wisp agent --standalone [flags]
        wisp agent --node-name NAME [--kubeconfig PATH] [--context NAME] [-n NAMESPACE] [flags]
@@ -26,6 +28,12 @@ Runs a node agent: eBPF capture, tables, the query API. Needs root (CAP_BPF and 
 --cpu-limit        CPU the agent may use (e.g. 250m, 1; 0 = unlimited; default ${DEFAULTS.cpuLimitMillicores}m); over it,
                    events are dropped in the kernel and counted (wisp_kernel_ringbufFull_total)
 --max-body-bytes   request/response body bytes kept per row (default ${DEFAULTS.maxBodyBytes})
+--sources LIST     Collector sources captured, comma-separated (default all): http, http2, pgsql, mysql, redis,
+                   dns, tls, conn, process, network; rows of other sources are dropped and counted
+                   (wisp_agent_records_dropped_total{reason="source_disabled"})
+--data-access MODE what rows keep: Full (default), Restricted (no bodies, headers, query strings or SQL
+                   literals), PIIRestricted (e-mails, card numbers, tokens and SQL literals masked)
+                   In a cluster the Collector's plan replaces --sources, --data-access and --max-body-bytes.
 --no-capture       do not attach eBPF programs (an agent that only plays a node, for tests)
 --config PATH      standalone: apply wisp.dev/v1alpha1 DataRetention and ExportPipeline documents from a YAML
                    file or a folder of *.yaml, validated as a cluster would; SIGHUP re-reads them`;
@@ -87,6 +95,8 @@ export async function agentCommand(args: string[], env: { nodeName?: string }): 
       'memory-limit': { type: 'string' },
       'max-body-bytes': { type: 'string' },
       'cpu-limit': { type: 'string' },
+      sources: { type: 'string' },
+      'data-access': { type: 'string' },
       capture: { type: 'boolean', default: true },
       config: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -97,12 +107,25 @@ export async function agentCommand(args: string[], env: { nodeName?: string }): 
   if (maxBodyBytes !== undefined && !(Number.isInteger(maxBodyBytes) && maxBodyBytes >= 0)) {
     throw new CliError(`--max-body-bytes wants a non-negative integer, got ${JSON.stringify(values['max-body-bytes'])}`);
   }
+  const dataAccess = values['data-access'];
+  if (dataAccess !== undefined && !(Object.values(DataAccess) as string[]).includes(dataAccess)) {
+    throw new CliError(`--data-access wants one of ${Object.values(DataAccess).join(', ')}, got ${JSON.stringify(dataAccess)}`);
+  }
+  let sources: ReturnType<typeof parseSources> | undefined;
+  try {
+    sources = values.sources === undefined ? undefined : parseSources(values.sources);
+  } catch (error) {
+    throw new CliError(`--sources: ${(error as Error).message}`);
+  }
   const options: StandaloneOptions = {
     ...(values.listen !== undefined && { listen: values.listen }),
     ...(values['memory-limit'] !== undefined && { memoryLimitBytes: parseMemoryLimit(values['memory-limit']) }),
     ...(maxBodyBytes !== undefined && { maxBodyBytes }),
     ...(values['cpu-limit'] !== undefined && { cpuLimitMillicores: parseMillicores(values['cpu-limit']) }),
     capture: values.capture,
+    ...((sources !== undefined || dataAccess !== undefined) && {
+      scope: { ...(sources !== undefined && { sources }), ...(dataAccess !== undefined && { dataAccess: dataAccess as DataAccessMode }) },
+    }),
   };
   let stop: () => Promise<void>;
   if (values.standalone) {

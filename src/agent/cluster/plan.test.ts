@@ -43,6 +43,9 @@ describe('agent plan', () => {
   });
 
   it('refuses a document that is not a plan', () => {
+    assert.throws(() => parsePlan('{"collector": {"sources": "http"}}', 'v'), /collector\.sources must be a list of strings/);
+    assert.deepEqual(parsePlan(JSON.stringify({ collector: { name: 'c', sources: ['http'], namespaces: { include: ['a'], exclude: [] }, maxBodyBytes: 9, dataAccess: 'PIIRestricted' } }), 'v').collector,
+      { sources: ['http'], namespaces: { include: ['a'], exclude: [] }, maxBodyBytes: 9, dataAccess: 'PIIRestricted' });
     assert.throws(() => parsePlan('{', 'v'), /not JSON/);
     assert.throws(() => parsePlan('{"tables": 3}', 'v'), /"tables" must be a list/);
     assert.throws(() => parsePlan('{}', undefined), /no version/);

@@ -1,4 +1,4 @@
-import { PLAN_KEY, PLAN_VERSION_ANNOTATION, type PlanExport, type PlanRollup } from '../../common/agent-plan.ts';
+import { PLAN_KEY, PLAN_VERSION_ANNOTATION, type AgentPlan as PlanDocument, type PlanExport, type PlanRollup } from '../../common/agent-plan.ts';
 import type { TableBudget } from '../retention/retention.manager.ts';
 
 /**
@@ -14,6 +14,8 @@ export interface AgentPlan {
   readonly rollups: readonly PlanRollup[];
   /** Passed to the agent's exporters as the operator compiled them. */
   readonly exports: readonly PlanExport[];
+  /** The Collector's scoping (sources, namespaces, maxBodyBytes, dataAccess); absent in plans without one. */
+  readonly collector?: Partial<PlanDocument['collector']>;
 }
 
 
@@ -26,7 +28,7 @@ export function parsePlan(text: string, annotatedVersion: string | undefined): A
     throw new Error(`parse ${PLAN_KEY}: not JSON`, { cause });
   }
   if (typeof document !== 'object' || document === null) throw new Error(`parse ${PLAN_KEY}: want an object`);
-  const plan = document as { version?: unknown; tables?: unknown; retention?: { tables?: unknown }; rollups?: unknown; exports?: unknown };
+  const plan = document as { version?: unknown; tables?: unknown; retention?: { tables?: unknown }; rollups?: unknown; exports?: unknown; collector?: unknown };
   const version = typeof plan.version === 'string' ? plan.version : annotatedVersion;
   if (!version) throw new Error(`parse ${PLAN_KEY}: no version (field "version" or annotation ${PLAN_VERSION_ANNOTATION})`);
   const rawTables = plan.tables ?? plan.retention?.tables ?? [];
@@ -46,7 +48,33 @@ export function parsePlan(text: string, annotatedVersion: string | undefined): A
   const rollups = rawRollups.map((r: unknown, i) => parseRollup(r, i));
   const exports = plan.exports ?? [];
   if (!Array.isArray(exports)) throw new Error(`parse ${PLAN_KEY}: "exports" must be a list`);
-  return { version, tables, rollups, exports: exports as PlanExport[] };
+  const collector = plan.collector === undefined ? undefined : parseCollector(plan.collector);
+  return { version, tables, rollups, exports: exports as PlanExport[], ...(collector && { collector }) };
+}
+
+/** The scoping fields of the collector section, type-checked; values are judged by the agent (scopeFromCollector). */
+function parseCollector(value: unknown): Partial<PlanDocument['collector']> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`parse ${PLAN_KEY}: "collector" must be an object`);
+  const c = value as Record<string, unknown>;
+  const strings = (v: unknown, field: string): string[] => {
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error(`parse ${PLAN_KEY}: collector.${field} must be a list of strings`);
+    return v as string[];
+  };
+  const out: Partial<PlanDocument['collector']> = {};
+  if (c.sources !== undefined) out.sources = strings(c.sources, 'sources');
+  if (c.namespaces !== undefined) {
+    const ns = (c.namespaces ?? {}) as { include?: unknown; exclude?: unknown };
+    out.namespaces = { include: strings(ns.include ?? [], 'namespaces.include'), exclude: strings(ns.exclude ?? [], 'namespaces.exclude') };
+  }
+  if (c.maxBodyBytes !== undefined) {
+    if (typeof c.maxBodyBytes !== 'number') throw new Error(`parse ${PLAN_KEY}: collector.maxBodyBytes must be a number`);
+    out.maxBodyBytes = c.maxBodyBytes;
+  }
+  if (c.dataAccess !== undefined) {
+    if (typeof c.dataAccess !== 'string') throw new Error(`parse ${PLAN_KEY}: collector.dataAccess must be a string`);
+    out.dataAccess = c.dataAccess;
+  }
+  return out;
 }
 
 function parseRollup(value: unknown, i: number): PlanRollup {

@@ -114,7 +114,8 @@ class InferPrefix {
 interface TrackerContext {
   readonly registry: ProtocolRegistry;
   readonly maxInferBytes: number;
-  readonly env: SessionEnv;
+  /** Replaced (never mutated) when limits change: sessions keep the env they were created with. */
+  env: SessionEnv;
   readonly counters: Counters;
   readonly reorder: ReorderLimits;
 }
@@ -339,6 +340,17 @@ export class ConnectionTracker implements SocketEventSink {
         reorderTimeoutNs: options.reorderTimeoutNs ?? DEFAULTS.reorderTimeoutNs,
       }),
     };
+  }
+
+  /**
+   * Changes the body bytes kept per message for connections opened from now
+   * on (sessions size their buffers when created); callers that need the new
+   * limit on open connections cut records themselves (CollectorScope does).
+   */
+  setMaxBodyBytes(maxBodyBytes: number): void {
+    const env = this.ctx.env;
+    if (env.limits.maxBodyBytes === maxBodyBytes) return;
+    this.ctx.env = { ...env, limits: Object.freeze({ ...env.limits, maxBodyBytes }) };
   }
 
   /** Connections currently tracked (including closed ones waiting for in-flight data). */

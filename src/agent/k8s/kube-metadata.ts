@@ -98,6 +98,18 @@ export class KubeMetadata implements MetadataResolver {
     }
   }
 
+  /**
+   * Namespace of a process ('' outside pods, and always on a standalone
+   * host), for the Collector's namespace scoping (src/agent/privacy/). The
+   * process entry noted by observe() and its cached placement make this a few
+   * map look-ups; callers cache the answer per connection.
+   */
+  namespaceOfProcess(pid: number, processStartNs: number): string {
+    if (!this.pods) return '';
+    const entry = this.processes.get(processKey(pid, Math.floor(processStartNs / NS_PER_TICK)));
+    return this.podOf(this.placementOf(entry, pid))?.namespace ?? '';
+  }
+
   /** The pod (uid) a live process runs in, '' outside pods: for samplers that start from pids (network_stats). */
   podIdOfPid(pid: number): string {
     const placement = placementOfPid(pid);

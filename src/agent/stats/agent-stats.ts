@@ -47,6 +47,14 @@ export class AgentStats {
   private readonly procExits: ProcExitEventsWriter;
   private readonly intervals: Required<Pick<AgentStatsSettings, 'connStatsIntervalMs' | 'processStatsIntervalMs' | 'networkStatsIntervalMs'>>;
   private readonly timers: NodeJS.Timeout[] = [];
+  /**
+   * The Collector's sources conn (conn_stats), process (process_stats,
+   * proc_exit_events) and network (network_stats); switched live by
+   * setSources(). An off source samples nothing; its collectors keep their
+   * bounded state so switching back on needs no restart.
+   */
+  private readonly on = { conn: true, process: true, network: true };
+  private procExitsDropped = 0;
 
   constructor(options: AgentStatsOptions) {
     const { store, clock, agentId } = options;
@@ -70,6 +78,8 @@ export class AgentStats {
   sink(primary: SocketEventSink): SocketEventSink {
     const conns = this.connStats;
     const exits = this.procExits;
+    const on = this.on;
+    const dropExit = (): void => { this.procExitsDropped++; };
     return {
       onOpen(event: ConnOpenEvent): void {
         conns.onOpen(event);
@@ -83,7 +93,8 @@ export class AgentStats {
         primary.onClose(event);
       },
       onProcExit(event: ProcExitEvent): void {
-        exits.write(event);
+        if (on.process) exits.write(event);
+        else dropExit();
         primary.onProcExit?.(event);
       },
     };
@@ -93,13 +104,21 @@ export class AgentStats {
   start(tracer: SocketTracer | undefined): void {
     if (tracer !== undefined) {
       this.every(this.intervals.connStatsIntervalMs, (nowNs) => {
+        if (!this.on.conn) return;
         this.connStats.beginScan(nowNs);
         tracer.scanConnections(this.connStats.observe);
         this.connStats.report(nowNs);
       });
     }
-    this.every(this.intervals.processStatsIntervalMs, (nowNs) => this.processStats.sample(nowNs));
-    this.every(this.intervals.networkStatsIntervalMs, (nowNs) => this.networkStats.sample(nowNs));
+    this.every(this.intervals.processStatsIntervalMs, (nowNs) => { if (this.on.process) this.processStats.sample(nowNs); });
+    this.every(this.intervals.networkStatsIntervalMs, (nowNs) => { if (this.on.network) this.networkStats.sample(nowNs); });
+  }
+
+  /** Switches the stats sources on or off (takes effect at the next sample). */
+  setSources(sources: { readonly conn: boolean; readonly process: boolean; readonly network: boolean }): void {
+    this.on.conn = sources.conn;
+    this.on.process = sources.process;
+    this.on.network = sources.network;
   }
 
   stop(): void {
@@ -113,6 +132,7 @@ export class AgentStats {
       ...this.connStats.stats(),
       ...this.processStats.counters.snapshot(),
       ...this.networkStats.counters.snapshot(),
+      'proc_exit_dropped.source_disabled': this.procExitsDropped,
     };
   }
 
