@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make g++ python3 pkg-config
           curl nginx-light wrk procps iproute2 postgresql mariadb-server socat
-          prometheus redis-server redis-tools dnsmasq-base dnsutils)
+          prometheus redis-server redis-tools dnsmasq-base dnsutils openssl libssl-dev gcc)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -8,6 +8,10 @@
 //   connStats(handle, Uint8Array) -> entries written: the values of the kernel
 //       `conns` table (struct conn_info), packed at its size, read with batch
 //       lookups; what does not fit is left for the next call (counted).
+//   attachTls(handle, path) -> uprobes on SSL_read/SSL_write(_ex) of the ELF file
+//       at `path` (a libssl or a binary linking OpenSSL statically), for every
+//       process mapping it, now or later; returns the probes attached. Throws
+//       naming the function and file when one cannot be attached.
 //   close(handle)     -> detaches and frees; safe to call twice.
 // Batch-oriented on purpose: one call moves many records, no per-event callback
 // into JavaScript. All calls must come from the thread that opened the handle.
@@ -37,8 +41,26 @@ constexpr size_t kLibbpfLogMaxBytes = 16 * 1024;
 constexpr const char* kStatNames[WISP_STAT_COUNT] = {
     "ringbufFull",     "captureTruncated", "iovecTruncated",    "connMapFull",    "argsStashFailed",
     "readUserFailed",  "socketReadFailed", "staleConnections",  "connNotTraced",   "mmsgTruncated",
-    "connAdopted",
+    "connAdopted",     "tlsFdUnknown",
 };
+
+// The uprobe programs of socket_trace.bpf.c and the OpenSSL function each one
+// hooks (twin: the SEC("uprobe")/SEC("uretprobe") programs there).
+struct TlsProbe {
+  const char* program;
+  const char* function;
+  bool retprobe;
+};
+constexpr TlsProbe kTlsProbes[] = {
+    {"ssl_write_enter", "SSL_write", false},       {"ssl_write_exit", "SSL_write", true},
+    {"ssl_read_enter", "SSL_read", false},         {"ssl_read_exit", "SSL_read", true},
+    {"ssl_write_ex_enter", "SSL_write_ex", false}, {"ssl_write_ex_exit", "SSL_write_ex", true},
+    {"ssl_read_ex_enter", "SSL_read_ex", false},   {"ssl_read_ex_exit", "SSL_read_ex", true},
+};
+
+bool IsUprobeSection(const char* section) {
+  return std::strncmp(section, "uprobe", 6) == 0 || std::strncmp(section, "uretprobe", 9) == 0;
+}
 
 // libbpf reports load/verifier problems through its print callback. Keep the
 // tail of what the current open() produced so errors can carry it.
@@ -90,6 +112,8 @@ class Handle : public Napi::ObjectWrap<Handle> {
 
     struct bpf_program* prog;
     bpf_object__for_each_program(prog, skel_->obj) {
+      // Uprobes need a target file: attached by AttachTls.
+      if (IsUprobeSection(bpf_program__section_name(prog))) continue;
       struct bpf_link* link = bpf_program__attach(prog);
       if (!link) {
         int attach_err = errno;
@@ -103,6 +127,31 @@ class Handle : public Napi::ObjectWrap<Handle> {
 
     ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), OnSample, this, nullptr);
     if (!ring_) Fail(env, "open ring buffer: " + ErrnoText(errno));
+  }
+
+  // Attaches every TLS probe to the ELF file at `path` (libbpf resolves the
+  // function from its symbol tables). All or nothing: on failure the probes
+  // attached so far are detached and the error names the function and file.
+  size_t AttachTls(Napi::Env env, const std::string& path) {
+    if (!skel_) throw Napi::Error::New(env, "attach TLS probes to " + path + ": handle is closed");
+    std::vector<struct bpf_link*> attached;
+    for (const TlsProbe& probe : kTlsProbes) {
+      struct bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, probe.program);
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = probe.retprobe, .func_name = probe.function);
+      struct bpf_link* link =
+          prog ? bpf_program__attach_uprobe_opts(prog, -1 /* every process */, path.c_str(), 0, &opts)
+               : nullptr;
+      if (!link) {
+        int err = prog ? errno : ENOENT;
+        for (struct bpf_link* l : attached) bpf_link__destroy(l);
+        throw Napi::Error::New(env, std::string("attach ") + (probe.retprobe ? "uretprobe " : "uprobe ") +
+                                        probe.function + " in " + path + ": " + ErrnoText(err));
+      }
+      attached.push_back(link);
+    }
+    links_.insert(links_.end(), attached.begin(), attached.end());
+    tls_targets_++;
+    return attached.size();
   }
 
   // Copies whole records into out[0, capacity). Never throws.
@@ -147,6 +196,7 @@ class Handle : public Napi::ObjectWrap<Handle> {
     result.Set("consumeErrors", Napi::Number::New(env, static_cast<double>(consume_errors_)));
     result.Set("connStatsTruncated", Napi::Number::New(env, static_cast<double>(conn_stats_truncated_)));
     result.Set("connStatsErrors", Napi::Number::New(env, static_cast<double>(conn_stats_errors_)));
+    result.Set("tlsTargets", Napi::Number::New(env, static_cast<double>(tls_targets_)));
     return result;
   }
 
@@ -212,8 +262,15 @@ class Handle : public Napi::ObjectWrap<Handle> {
 
   // libbpf has already consumed the record when it calls us: a record that
   // does not fit goes to spill_ and is delivered first by the next Drain.
-  static int OnSample(void* ctx, void* data, size_t size) {
+  static int OnSample(void* ctx, void* data, size_t sample_size) {
     Handle* self = static_cast<Handle*>(ctx);
+    // TLS DATA records are written into a reservation of a size bucket: only
+    // header.size bytes of the sample are meaningful.
+    size_t size = sample_size;
+    if (sample_size >= sizeof(wisp_record_header)) {
+      size_t meaningful = static_cast<const wisp_record_header*>(data)->size;
+      if (meaningful >= sizeof(wisp_record_header) && meaningful < sample_size) size = meaningful;
+    }
     if (self->used_ + Align8(size) <= self->capacity_) {
       self->Append(data, size);
       return 0;
@@ -246,6 +303,7 @@ class Handle : public Napi::ObjectWrap<Handle> {
   std::vector<uint64_t> conn_keys_;
   uint64_t conn_stats_truncated_ = 0;
   uint64_t conn_stats_errors_ = 0;
+  uint64_t tls_targets_ = 0;
 };
 
 uint32_t RequireUint(Napi::Object options, const char* name, uint32_t min, uint32_t max) {
@@ -273,6 +331,7 @@ class WispBpf : public Napi::Addon<WispBpf> {
                               InstanceMethod("drain", &WispBpf::Drain),
                               InstanceMethod("counters", &WispBpf::Counters),
                               InstanceMethod("connStats", &WispBpf::ConnStats),
+                              InstanceMethod("attachTls", &WispBpf::AttachTls),
                               InstanceMethod("close", &WispBpf::Close),
                           });
     exports.Set("maxCaptureBytesLimit", Napi::Number::New(env, WISP_MAX_CAPTURE_BYTES));
@@ -328,6 +387,15 @@ class WispBpf : public Napi::Addon<WispBpf> {
     }
     Napi::Uint8Array buffer = info[1].As<Napi::Uint8Array>();
     size_t n = handle->ConnStats(buffer.Data(), buffer.ByteLength());
+    return Napi::Number::New(info.Env(), static_cast<double>(n));
+  }
+
+  Napi::Value AttachTls(const Napi::CallbackInfo& info) {
+    Handle* handle = HandleOf(info);
+    if (info.Length() < 2 || !info[1].IsString()) {
+      throw Napi::TypeError::New(info.Env(), "attachTls: expected a file path string");
+    }
+    size_t n = handle->AttachTls(info.Env(), info[1].As<Napi::String>().Utf8Value());
     return Napi::Number::New(info.Env(), static_cast<double>(n));
   }
 

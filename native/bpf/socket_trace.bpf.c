@@ -30,6 +30,13 @@
  * - sendfile64 moves bytes we cannot read: it becomes a DATA record with
  *   WISP_FLAG_NO_PAYLOAD so positions stay exact.
  *
+ * TLS (docs/adr/0020-tls-uprobes.md): uprobes on SSL_read/SSL_write (and the
+ * _ex variants) mark the calling thread as "inside a TLS call"; a data
+ * syscall on a tracked connection made by that thread meanwhile names the
+ * connection's fd, marks the connection TLS and is not emitted (ciphertext).
+ * The uretprobe emits the plaintext as DATA with WISP_FLAG_TLS at plaintext
+ * positions of its own, and infers the protocol from the first plaintext.
+ *
  * Record layouts: socket_trace.h. Output never wakes the reader
  * (BPF_RB_NO_WAKEUP): user space drains on a timer, because wake-ups dominate
  * the cost per event.
@@ -38,6 +45,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
 #include "socket_trace.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -68,8 +76,14 @@ struct conn_info {
 	__u64 bytes_received;
 	__u16 role;
 	__u16 protocol;
-	__u32 reserved;
+	__u32 flags; /* CONN_F_* */
+	__u64 tls_bytes_sent; /* plaintext positions (TLS DATA records) */
+	__u64 tls_bytes_received;
 };
+
+/* conn_info.flags. */
+#define CONN_F_TLS 0x1 /* a data syscall ran inside SSL_read/SSL_write: never emit the socket's bytes */
+#define CONN_F_TLS_INFERRED 0x2 /* the protocol was decided on the plaintext */
 
 /* Syscall arguments stashed between enter and exit, per thread. */
 struct syscall_args {
@@ -207,6 +221,10 @@ static __noinline void fill_close_record(struct wisp_conn_close_record *r, __u32
 	r->role = conn->role;
 	r->protocol = conn->protocol;
 	r->reserved = 0;
+	r->tls_bytes_sent = conn->tls_bytes_sent;
+	r->tls_bytes_received = conn->tls_bytes_received;
+	if (conn->flags & CONN_F_TLS)
+		r->header.flags |= WISP_FLAG_TLS;
 }
 
 static __always_inline void emit_close(__u32 tgid, __u32 fd, const struct conn_info *conn,
@@ -922,6 +940,62 @@ static __always_inline int exit_dgram(const struct syscall_args *a, long ret)
 	return 0;
 }
 
+/* ---- TLS plaintext (uprobes on OpenSSL) ---- */
+
+/* A TLS library call in progress on this thread, from uprobe entry to uretprobe. */
+struct tls_call {
+	__u64 ssl; /* the SSL * */
+	__u64 buf; /* the caller's plaintext buffer */
+	__u64 done_ptr; /* _ex variants: the size_t * receiving the byte count; 0: the return value is the count */
+	__s32 fd; /* -1 until a data syscall on a tracked connection names it */
+	__u16 syscall; /* WISP_SYS_SSL_READ or WISP_SYS_SSL_WRITE */
+	__u16 active;
+};
+
+/* Task-local for the same reasons as `args`: no hashing, freed with the thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tls_call);
+} tls_calls SEC(".maps");
+
+struct ssl_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 reserved;
+};
+
+/*
+ * The fd last seen under an SSL object: an SSL_read served from bytes
+ * OpenSSL already buffered makes no syscall to name it. LRU: SSL objects are
+ * freed without our knowing; a reused address is corrected by the next
+ * syscall seen under it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ssl_key);
+	__type(value, __u32);
+} ssl_fds SEC(".maps");
+
+/*
+ * Called by exit_data for a tracked connection: when this thread is inside
+ * SSL_read/SSL_write, note the fd for the uretprobe, mark the connection TLS
+ * and return 1 (the bytes are ciphertext: not emitted). The flag is a plain
+ * read-modify-write: bits are only ever set, a lost update is redone.
+ */
+static __always_inline int tls_note_fd(__u32 fd, struct conn_info *conn)
+{
+	struct tls_call *t = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
+	if (!t || !t->active)
+		return 0;
+	t->fd = fd;
+	if (!(conn->flags & CONN_F_TLS))
+		conn->flags |= CONN_F_TLS;
+	return 1;
+}
+
 /* Data syscall enter: stash the args when the fd is a tracked connection. */
 static __always_inline int enter_data(__u32 fd, __u64 buf, __u64 iovcnt, __u16 syscall)
 {
@@ -983,6 +1057,10 @@ static __always_inline int exit_data(long ret)
 	__u64 position = direction == WISP_DIR_EGRESS ?
 				 __sync_fetch_and_add(&conn->bytes_sent, length) :
 				 __sync_fetch_and_add(&conn->bytes_received, length);
+
+	/* Ciphertext: the TLS uprobes emit the plaintext of this connection instead. */
+	if (tls_note_fd(a.fd, conn) || (conn->flags & CONN_F_TLS))
+		return 0;
 
 	if (conn->protocol == WISP_PROTO_UNKNOWN && a.syscall != WISP_SYS_SENDFILE) {
 		__u8 head[8] = {};
@@ -1167,3 +1245,245 @@ DATA_ENTER(sendfile64, WISP_SYS_SENDFILE, 2, 0)
 /* sendmmsg/recvmmsg(fd, struct mmsghdr *, vlen, ...): UDP datagrams only. */
 DATA_ENTER(sendmmsg, WISP_SYS_SENDMMSG, 1, ctx->args[2])
 DATA_ENTER(recvmmsg, WISP_SYS_RECVMMSG, 1, ctx->args[2])
+
+/* ---- TLS library calls (uprobes; the addon attaches them per library or binary) ---- */
+
+static __always_inline int is_traced_protocol(__u16 protocol)
+{
+	return protocol == WISP_PROTO_HTTP1 || protocol == WISP_PROTO_HTTP2 ||
+	       protocol == WISP_PROTO_PGSQL || protocol == WISP_PROTO_MYSQL ||
+	       protocol == WISP_PROTO_REDIS || protocol == WISP_PROTO_DNS;
+}
+
+static __always_inline int tls_enter(__u64 ssl, __u64 buf, __u64 done_ptr, __u16 syscall)
+{
+	if (mode == MODE_BARE)
+		return 0;
+	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == self_pid)
+		return 0;
+	struct tls_call *t = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0,
+						  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t) {
+		stat_inc(WISP_STAT_ARGS_STASH_FAILED);
+		return 0;
+	}
+	t->ssl = ssl;
+	t->buf = buf;
+	t->done_ptr = done_ptr;
+	t->fd = -1;
+	t->syscall = syscall;
+	t->active = 1;
+	return 0;
+}
+
+/* A plaintext DATA record's fixed part (all but size, flags and captured). */
+struct tls_data {
+	__u64 conn_id;
+	__u64 position;
+	__u64 buf;
+	__u32 tgid;
+	__u32 fd;
+	__u32 length;
+	__u32 captured; /* bytes to copy: min(length, cap) */
+	__u16 direction;
+	__u16 syscall;
+	__u32 reserved;
+};
+
+static __noinline void fill_tls_data_record(struct wisp_data_record *r, const struct tls_data *d,
+					    __u32 captured)
+{
+	r->header.op = WISP_OP_DATA;
+	r->header.flags = WISP_FLAG_TLS | (captured < d->length ? WISP_FLAG_TRUNCATED : 0);
+	r->header.size = sizeof(*r) + captured;
+	r->header.tgid = d->tgid;
+	r->header.fd = d->fd;
+	r->header.timestamp_ns = bpf_ktime_get_ns();
+	r->conn_id = d->conn_id;
+	r->position = d->position;
+	r->length = d->length;
+	r->captured = captured;
+	r->direction = d->direction;
+	r->syscall = d->syscall;
+	r->reserved = 0;
+}
+
+/*
+ * The plaintext is copied straight into a ring-buffer reservation, not
+ * through the per-CPU scratch of the syscall path: uprobe programs run with
+ * preemption enabled (only migration is disabled), so a per-CPU slot is not
+ * exclusive to them. A reservation needs a constant size: the smallest
+ * bucket that holds the payload is reserved; header.size says how much of it
+ * is meaningful and the addon copies only that.
+ */
+#define TLS_BUCKET(BYTES)                                                                   \
+	if (d->captured <= (BYTES)) {                                                       \
+		struct wisp_data_record *r =                                                \
+			bpf_ringbuf_reserve(&events, sizeof(*r) + (BYTES), 0);              \
+		if (!r) {                                                                   \
+			stat_inc(WISP_STAT_RINGBUF_FULL);                                   \
+			return;                                                             \
+		}                                                                           \
+		__u64 n = d->captured;                                                      \
+		CLAMP_FOR_VERIFIER(n, (BYTES));                                             \
+		if (n && bpf_probe_read_user((void *)(r + 1), n, (const void *)d->buf)) {   \
+			stat_inc(WISP_STAT_READ_USER_FAILED);                               \
+			n = 0; /* a gap: positions stay exact */                            \
+		}                                                                           \
+		fill_tls_data_record(r, d, n);                                              \
+		bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);                                    \
+		return;                                                                     \
+	}
+
+static __always_inline void emit_tls_data(const struct tls_data *d)
+{
+	TLS_BUCKET(256)
+	TLS_BUCKET(1024)
+	TLS_BUCKET(4096)
+	TLS_BUCKET(16384)
+	TLS_BUCKET(WISP_MAX_CAPTURE_BYTES)
+}
+
+/*
+ * The TLS call returned `count` plaintext bytes (0: nothing moved). Finds the
+ * connection (the fd a nested syscall named, or the one last seen under this
+ * SSL object) and emits the plaintext at plaintext positions. A global
+ * function: verified once, shared by the four return probes.
+ */
+__noinline int tls_exit(__u64 count)
+{
+	struct tls_call *t = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
+	if (!t || !t->active)
+		return 0;
+	t->active = 0;
+	if (count == 0)
+		return 0;
+	if (count > 0x7fffffff)
+		count = 0x7fffffff;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct ssl_key k = { .ssl = t->ssl, .tgid = tgid };
+	__u32 fd;
+	if (t->fd >= 0) {
+		fd = t->fd;
+		bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
+	} else {
+		__u32 *known = bpf_map_lookup_elem(&ssl_fds, &k);
+		if (!known) {
+			stat_inc(WISP_STAT_TLS_FD_UNKNOWN);
+			return 0;
+		}
+		fd = *known;
+	}
+	__u64 key = conn_key(tgid, fd);
+	struct conn_info *conn = bpf_map_lookup_elem(&conns, &key);
+	if (!conn) {
+		stat_inc(WISP_STAT_TLS_FD_UNKNOWN);
+		return 0;
+	}
+	__u16 direction = t->syscall == WISP_SYS_SSL_READ ? WISP_DIR_INGRESS : WISP_DIR_EGRESS;
+	__u64 position = direction == WISP_DIR_EGRESS ?
+				 __sync_fetch_and_add(&conn->tls_bytes_sent, count) :
+				 __sync_fetch_and_add(&conn->tls_bytes_received, count);
+	if (!(conn->flags & CONN_F_TLS_INFERRED)) {
+		/* The socket saw only handshake records: decide on the plaintext. */
+		__u64 first8 = 0;
+		__u32 n = count < 8 ? count : 8;
+		__u64 m = n;
+		CLAMP_FOR_VERIFIER(m, 8);
+		if (m == 0 || bpf_probe_read_user(&first8, m, (const void *)t->buf))
+			n = 0;
+		conn->protocol = infer_protocol(first8, n, direction, conn->role);
+		conn->flags |= CONN_F_TLS | CONN_F_TLS_INFERRED;
+	} else if (!(conn->flags & CONN_F_TLS)) {
+		conn->flags |= CONN_F_TLS;
+	}
+	if (!is_traced_protocol(conn->protocol))
+		return 0;
+	__u32 cap = capture_cap();
+	struct tls_data d = {
+		.conn_id = conn->conn_id,
+		.position = position,
+		.buf = t->buf,
+		.tgid = tgid,
+		.fd = fd,
+		.length = count,
+		.captured = count < cap ? count : cap,
+		.direction = direction,
+		.syscall = t->syscall,
+	};
+	if (d.captured < count)
+		stat_inc(WISP_STAT_CAPTURE_TRUNCATED);
+	emit_tls_data(&d);
+	return 0;
+}
+
+/* int SSL_write(SSL *ssl, const void *buf, int num): returns the bytes written, <= 0 on failure. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf)
+{
+	return tls_enter((__u64)ssl, (__u64)buf, 0, WISP_SYS_SSL_WRITE);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_exit, int ret)
+{
+	if (mode == MODE_BARE)
+		return 0;
+	return tls_exit(ret > 0 ? ret : 0);
+}
+
+/* int SSL_read(SSL *ssl, void *buf, int num): returns the bytes read, <= 0 on failure. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf)
+{
+	return tls_enter((__u64)ssl, (__u64)buf, 0, WISP_SYS_SSL_READ);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_exit, int ret)
+{
+	if (mode == MODE_BARE)
+		return 0;
+	return tls_exit(ret > 0 ? ret : 0);
+}
+
+/* The byte count of an _ex call: *done_ptr when it returned 1, else 0. */
+static __always_inline __u64 tls_ex_count(int ret)
+{
+	struct tls_call *t = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
+	__u64 count = 0;
+	if (ret != 1 || !t || !t->active || !t->done_ptr ||
+	    bpf_probe_read_user(&count, sizeof(count), (const void *)t->done_ptr))
+		return 0;
+	return count;
+}
+
+/* int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *written): 1 on success. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, __u64 num, __u64 *written)
+{
+	return tls_enter((__u64)ssl, (__u64)buf, (__u64)written, WISP_SYS_SSL_WRITE);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_ex_exit, int ret)
+{
+	if (mode == MODE_BARE)
+		return 0;
+	return tls_exit(tls_ex_count(ret));
+}
+
+/* int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes): 1 on success. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, __u64 num, __u64 *readbytes)
+{
+	return tls_enter((__u64)ssl, (__u64)buf, (__u64)readbytes, WISP_SYS_SSL_READ);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_ex_exit, int ret)
+{
+	if (mode == MODE_BARE)
+		return 0;
+	return tls_exit(tls_ex_count(ret));
+}

@@ -36,6 +36,13 @@
 #define WISP_FLAG_NO_PAYLOAD 0x2 /* DATA: payload not readable (sendfile): pure gap */
 #define WISP_FLAG_STALE 0x4 /* CONN_CLOSE: fd was reused or the process exited without close() */
 #define WISP_FLAG_ADOPTED 0x8 /* CONN_OPEN: first seen on a data syscall, not at accept/connect: role unknown, positions count from here */
+/*
+ * DATA: plaintext taken from the TLS library (uprobes on SSL_read/SSL_write):
+ * `position` counts plaintext bytes, `syscall` is WISP_SYS_SSL_*.
+ * CONN_CLOSE: the connection carried TLS plaintext; tls_bytes_* are its
+ * plaintext end positions (bytes_* stay the bytes on the wire).
+ */
+#define WISP_FLAG_TLS 0x10
 
 /* Trace roles (Pixie's trace_role). */
 #define WISP_ROLE_UNKNOWN 0
@@ -69,6 +76,9 @@
 /* Datagram-only syscalls (struct wisp_dgram_record.syscall): one record per message. */
 #define WISP_SYS_SENDMMSG 10
 #define WISP_SYS_RECVMMSG 11
+/* TLS library calls (DATA records with WISP_FLAG_TLS): SSL_read/SSL_read_ex, SSL_write/SSL_write_ex. */
+#define WISP_SYS_SSL_READ 12
+#define WISP_SYS_SSL_WRITE 13
 
 /*
  * Payload bytes one DATA record can carry at most: the size of the per-CPU
@@ -104,7 +114,8 @@
 #define WISP_STAT_CONN_NOT_TRACED 8 /* connections whose first data matched no protocol */
 #define WISP_STAT_MMSG_TRUNCATED 9 /* datagrams past WISP_MAX_MMSG in one sendmmsg/recvmmsg: not seen */
 #define WISP_STAT_CONN_ADOPTED 10 /* TCP connections first seen on a data syscall (forked child, opened before attach) */
-#define WISP_STAT_COUNT 11
+#define WISP_STAT_TLS_FD_UNKNOWN 11 /* TLS plaintext whose socket fd was never seen under that SSL object: dropped */
+#define WISP_STAT_COUNT 12
 
 /* 24 bytes. */
 struct wisp_record_header {
@@ -152,7 +163,11 @@ struct wisp_data_record {
 	/* __u8 payload[captured] follows */
 };
 
-/* WISP_OP_CONN_CLOSE, 56 bytes: close() on a tracked fd (or a stale entry). */
+/*
+ * WISP_OP_CONN_CLOSE, 72 bytes: close() on a tracked fd (or a stale entry).
+ * bytes_* count what went through the socket; with WISP_FLAG_TLS, tls_bytes_*
+ * are the end positions of the plaintext DATA records (0 otherwise).
+ */
 struct wisp_conn_close_record {
 	struct wisp_record_header header;
 	__u64 conn_id;
@@ -161,6 +176,8 @@ struct wisp_conn_close_record {
 	__u16 role; /* WISP_ROLE_* */
 	__u16 protocol; /* WISP_PROTO_* */
 	__u32 reserved;
+	__u64 tls_bytes_sent;
+	__u64 tls_bytes_received;
 };
 
 /*

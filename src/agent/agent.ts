@@ -7,6 +7,7 @@ import { dnsEvents } from '../tables/dns-events.ts';
 import { redisEvents } from '../tables/redis-events.ts';
 import type { SocketEventSink } from './bpf/events.ts';
 import { SocketTracer } from './bpf/socket-tracer.ts';
+import { TlsTargets } from './bpf/tls-targets.ts';
 import { EpochClock } from './clock.ts';
 import { ConnectionTracker } from './conn/connection-tracker.ts';
 import { CgroupIds } from './k8s/cgroup.ts';
@@ -120,6 +121,8 @@ export class Agent {
   private readonly dnsDatagrams: DnsDatagramPairer;
   private readonly server: QueryServer;
   private tracer: SocketTracer | undefined;
+  /** Files carrying OpenSSL that the TLS uprobes are attached to (capture on). */
+  private tlsTargets: TlsTargets | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -210,6 +213,7 @@ export class Agent {
         ringBufferBytes: DEFAULTS.ringBufferBytes,
         mode: 'full',
       });
+      this.tlsTargets = this.attachTls(this.tracer);
     }
     try {
       const address = await this.server.start();
@@ -224,6 +228,7 @@ export class Agent {
     this.tickTimer = setInterval(() => {
       const nowNs = this.clock.nowNs();
       this.tracker.tick(EpochClock.monotonicNs());
+      this.tlsTargets?.scan();
       this.dnsDatagrams.tick(EpochClock.monotonicNs());
       this.store.tick(nowNs);
       this.retention.tick(nowNs);
@@ -307,7 +312,32 @@ export class Agent {
 
   /** Agent-level counters for /metrics. */
   private agentCounters(): Record<string, number> {
-    return { cpu_throttled_ms: Math.round(this.throttledMs), ...this.stats.counters(), ...this.scope.counters() };
+    const tls = this.tlsTargets?.counters;
+    return {
+      cpu_throttled_ms: Math.round(this.throttledMs),
+      ...(tls ? { tls_targets_attached: tls.attached, tls_targets_failed: tls.attachFailed, tls_processes_scanned: tls.processesScanned } : {}),
+      ...this.stats.counters(),
+      ...this.scope.counters(),
+    };
+  }
+
+  /**
+   * TLS plaintext capture (docs/adr/0020-tls-uprobes.md): the host's libssl
+   * now, and what processes started later bring (container libssl copies,
+   * binaries with OpenSSL linked in) on every tick's scan. A file that cannot
+   * be attached is logged and counted; capture of everything else goes on.
+   */
+  private attachTls(tracer: SocketTracer): TlsTargets {
+    const targets = new TlsTargets({
+      attach: (path) => tracer.attachTls(path),
+      onTarget: (path, error) => {
+        if (error === undefined) this.log.info({ path }, 'TLS probes attached');
+        else this.log.warn({ path, err: error }, 'cannot attach TLS probes');
+      },
+    });
+    targets.attachHostLibraries();
+    targets.scan();
+    return targets;
   }
 }
 

@@ -1,7 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { join } from 'node:path';
-import { freePort, requireCommand, stop, tempDir, waitFor } from './processes.ts';
+import { freePort, requireCommand, run, stop, tempDir, waitFor } from './processes.ts';
+
+/** Status of GET `url`, accepting any certificate; undefined when it cannot connect. */
+function httpsStatus(url: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const req = request(url, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', () => resolve(undefined));
+    req.end();
+  });
+}
 
 /** A real nginx (Debian) serving files from a temp dir on a loopback port. */
 export class NginxProcess {
@@ -16,7 +29,11 @@ export class NginxProcess {
   }
 
   /** `files` maps a path under the web root to its content. */
-  static async start(files: Record<string, string | Buffer>, options: { sendfile?: boolean; workers?: number } = {}): Promise<NginxProcess> {
+  /**
+   * `files` maps a path under the web root to its content. `tls`: serve HTTPS
+   * only, with a self-signed certificate made here by the openssl CLI.
+   */
+  static async start(files: Record<string, string | Buffer>, options: { sendfile?: boolean; workers?: number; tls?: boolean } = {}): Promise<NginxProcess> {
     const nginx = requireCommand('nginx', 'nginx-light');
     const dir = tempDir('nginx');
     chmodSync(dir, 0o755); // nginx workers run as an unprivileged user and must read the web root
@@ -27,6 +44,14 @@ export class NginxProcess {
       writeFileSync(join(root, path), content);
     }
     const port = await freePort();
+    let tlsConfig = '';
+    if (options.tls === true) {
+      const openssl = requireCommand('openssl', 'openssl');
+      const made = await run(openssl, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+      if (made.code !== 0) throw new Error(`make a self-signed certificate: openssl exited ${made.code}: ${made.stderr.trim()}`);
+      tlsConfig = `ssl_certificate ${dir}/cert.pem;\n    ssl_certificate_key ${dir}/key.pem;`;
+    }
     writeFileSync(join(dir, 'nginx.conf'), `
 daemon off;
 master_process on;
@@ -46,7 +71,8 @@ http {
   default_type application/octet-stream;
   types { text/html html; application/json json; text/plain txt; }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${options.tls === true ? ' ssl' : ''};
+    ${tlsConfig}
     root ${root};
     location = /echo-status { return 418 "teapot\\n"; }
     location = /no-content { return 204; }
@@ -58,6 +84,7 @@ http {
     child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
     await waitFor(`nginx on port ${port}`, async () => {
       if (child.exitCode !== null) throw new Error(`nginx exited ${child.exitCode}: ${stderr.trim()}`);
+      if (options.tls === true) return (await httpsStatus(`https://127.0.0.1:${port}/no-content`)) === 204 ? true : undefined;
       const res = await fetch(`http://127.0.0.1:${port}/no-content`).catch(() => undefined);
       return res?.status === 204 ? true : undefined;
     });

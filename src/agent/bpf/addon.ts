@@ -38,6 +38,10 @@ export interface NativeCounters {
   readonly mmsgTruncated: number;
   /** TCP connections first seen on a data syscall: a forked child's (postgres backends), or opened before the agent attached. */
   readonly connAdopted: number;
+  /** TLS plaintext dropped: no socket fd was ever seen under its SSL object (or the connection is untracked). */
+  readonly tlsFdUnknown: number;
+  /** Files (libssl, statically linked binaries) the TLS uprobes are attached to. */
+  readonly tlsTargets: number;
   readonly recordsDrained: number;
   readonly bytesDrained: number;
   readonly recordsSpilled: number;
@@ -62,6 +66,11 @@ export interface WispBpfAddon {
   /** Copies the kernel connection table's values (struct conn_info, see
    * LAYOUTS.conn_info in records.ts) into `buffer`, packed; returns how many. */
   connStats(handle: NativeHandle, buffer: Uint8Array): number;
+  /** Attaches the TLS uprobes (SSL_read/SSL_write and the _ex variants) to
+   * the ELF file at `path`, for every process mapping it now or later; returns
+   * the probes attached. Throws naming the function and file (e.g. "attach
+   * uprobe SSL_read_ex in /x: No such file or directory"), attaching nothing. */
+  attachTls(handle: NativeHandle, path: string): number;
   /** Detaches and frees; safe to call more than once. */
   close(handle: NativeHandle): void;
   /** Largest maxCaptureBytes the kernel scratch buffer allows. */

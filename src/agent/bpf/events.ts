@@ -50,6 +50,12 @@ export interface DataEvent {
   position: number;
   length: number;
   data: Uint8Array;
+  /**
+   * The bytes are TLS plaintext taken from the TLS library (uprobes), at
+   * plaintext positions; the connection's socket bytes (ciphertext) are never
+   * reported. Absent or false for socket bytes.
+   */
+  encrypted?: boolean;
 }
 
 export interface ConnCloseEvent {
@@ -61,6 +67,12 @@ export interface ConnCloseEvent {
   readonly bytesReceived: number;
   /** The kernel's protocol state of the connection (WISP_PROTO_*, records.ts ConnProtocol); absent when unknown. */
   readonly protocol?: number;
+  /**
+   * Present when the connection carried TLS plaintext: the end positions of
+   * its (encrypted) DataEvents. bytesSent/bytesReceived stay the socket's.
+   */
+  readonly tlsBytesSent?: number;
+  readonly tlsBytesReceived?: number;
 }
 
 /**

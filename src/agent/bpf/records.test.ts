@@ -116,6 +116,7 @@ describe('record layouts', () => {
       expectEqual('WISP_FLAG_NO_PAYLOAD', RecordFlag.NoPayload);
       expectEqual('WISP_FLAG_STALE', RecordFlag.Stale);
       expectEqual('WISP_FLAG_ADOPTED', RecordFlag.Adopted);
+      expectEqual('WISP_FLAG_TLS', RecordFlag.Tls);
     });
     it('agrees on roles, directions and protocols', () => {
       expectEqual('WISP_ROLE_UNKNOWN', TraceRole.Unknown);
@@ -295,6 +296,34 @@ describe('decodeRecords', () => {
     });
   });
 
+  describe('with TLS records (WISP_FLAG_TLS)', () => {
+    const w = new Writer().data(1, 0, 4, 'GET ').data(1, 4, 2, '/ ').close(1);
+    const flagAt = (index: number): number => index * recordStride(LAYOUTS.wisp_data_record.byteLength + 4) + LAYOUTS.wisp_record_header.fields.flags;
+    w.view.setUint16(flagAt(0), RecordFlag.Tls, true);
+    const closeAt = 2 * recordStride(LAYOUTS.wisp_data_record.byteLength + 4);
+    w.view.setUint16(closeAt + LAYOUTS.wisp_record_header.fields.flags, RecordFlag.Tls, true);
+    w.view.setBigUint64(closeAt + LAYOUTS.wisp_conn_close_record.fields.tls_bytes_sent, 6n, true);
+    w.view.setBigUint64(closeAt + LAYOUTS.wisp_conn_close_record.fields.tls_bytes_received, 9n, true);
+    const sink = new Recorder();
+    decodeRecords(w.bytes, w.length, sink, createDecodeCounters());
+
+    it('marks plaintext data encrypted and socket data not, on the reused event', () => {
+      assert.equal((sink.events[0] as Record<string, unknown>)['encrypted'], true);
+      assert.equal((sink.events[1] as Record<string, unknown>)['encrypted'], false);
+    });
+    it('gives the close event the plaintext end positions beside the socket counters', () => {
+      const close = sink.events[2] as ConnCloseEvent;
+      assert.equal(close.tlsBytesSent, 6);
+      assert.equal(close.tlsBytesReceived, 9);
+      assert.equal(close.bytesSent, 10);
+    });
+    it('leaves the plaintext positions out of a close without the flag', () => {
+      const plain = new Recorder();
+      decodeRecords(new Writer().close(1).bytes, recordStride(LAYOUTS.wisp_conn_close_record.byteLength), plain, createDecodeCounters());
+      assert.equal((plain.events[0] as ConnCloseEvent).tlsBytesSent, undefined);
+    });
+  });
+
   describe('with process exit records', () => {
     it('splits the wait status into exit status and signal and reads comm up to its NUL', () => {
       const w = new Writer().procExit(300, 3 << 8, 'exiter').procExit(301, 9, 'x'.repeat(16));
@@ -368,7 +397,7 @@ describe('decodeRecords', () => {
       const counters = createDecodeCounters();
       assert.equal(decodeRecords(w.bytes, w.length, new Recorder(), counters), 1);
       assert.equal(counters.badSize, 1);
-      assert.equal(counters.discardedBytes, w.length - 56);
+      assert.equal(counters.discardedBytes, w.length - recordStride(LAYOUTS.wisp_conn_close_record.byteLength));
     });
   });
 

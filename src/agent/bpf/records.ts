@@ -14,7 +14,7 @@ export const RecordOp = { ConnOpen: 1, Data: 2, ConnClose: 3, ProcExit: 4, Dgram
 export type RecordOp = (typeof RecordOp)[keyof typeof RecordOp];
 
 /** Header flag bits (WISP_FLAG_*). */
-export const RecordFlag = { Truncated: 0x1, NoPayload: 0x2, Stale: 0x4, Adopted: 0x8 } as const;
+export const RecordFlag = { Truncated: 0x1, NoPayload: 0x2, Stale: 0x4, Adopted: 0x8, Tls: 0x10 } as const;
 
 /** Connection protocol state carried by CONN_CLOSE (WISP_PROTO_*). */
 export const ConnProtocol = { Unknown: 0, Http1: 1, Redis: 4, Dns: 5, NotTraced: 0xffff } as const;
@@ -60,7 +60,7 @@ export const LAYOUTS = {
     },
   },
   wisp_conn_close_record: {
-    byteLength: 56,
+    byteLength: 72,
     fields: {
       header: 0,
       conn_id: 24,
@@ -69,6 +69,8 @@ export const LAYOUTS = {
       role: 48,
       protocol: 50,
       reserved: 52,
+      tls_bytes_sent: 56,
+      tls_bytes_received: 64,
     },
   },
   wisp_proc_exit_record: {
@@ -96,8 +98,17 @@ export const LAYOUTS = {
   },
   /** Value of the kernel `conns` map (socket_trace.bpf.c), as the addon's connStats() copies it. */
   conn_info: {
-    byteLength: 32,
-    fields: { conn_id: 0, bytes_sent: 8, bytes_received: 16, role: 24, protocol: 26, reserved: 28 },
+    byteLength: 48,
+    fields: {
+      conn_id: 0,
+      bytes_sent: 8,
+      bytes_received: 16,
+      role: 24,
+      protocol: 26,
+      flags: 28,
+      tls_bytes_sent: 32,
+      tls_bytes_received: 40,
+    },
   },
 } as const;
 
@@ -215,6 +226,7 @@ export function decodeRecords(
     position: 0,
     length: 0,
     data: buffer.subarray(0, 0),
+    encrypted: false,
   };
   let delivered = 0;
   let offset = 0;
@@ -240,6 +252,7 @@ export function decodeRecords(
         data.direction = view.getUint16(offset + D.direction, true) as Direction;
         data.position = u64(view, offset + D.position);
         data.length = view.getUint32(offset + D.length, true);
+        data.encrypted = (view.getUint16(offset + H.flags, true) & RecordFlag.Tls) !== 0;
         const payloadStart = offset + DATA_BYTES;
         data.data = buffer.subarray(payloadStart, payloadStart + captured);
         sink.onData(data);
@@ -278,6 +291,7 @@ export function decodeRecords(
           counters.shortRecord++;
           break;
         }
+        const tls = (view.getUint16(offset + H.flags, true) & RecordFlag.Tls) !== 0;
         const event: ConnCloseEvent = {
           timestampNs: u64(view, offset + H.timestamp_ns),
           connId: u64(view, offset + C.conn_id),
@@ -286,6 +300,7 @@ export function decodeRecords(
           bytesSent: u64(view, offset + C.bytes_sent),
           bytesReceived: u64(view, offset + C.bytes_received),
           protocol: view.getUint16(offset + C.protocol, true),
+          ...(tls ? { tlsBytesSent: u64(view, offset + C.tls_bytes_sent), tlsBytesReceived: u64(view, offset + C.tls_bytes_received) } : {}),
         };
         sink.onClose(event);
         delivered++;

@@ -130,6 +130,16 @@ export class SocketTracer {
     return count;
   }
 
+  /**
+   * Attaches the TLS uprobes to the ELF file at `path` (a libssl, or a binary
+   * with OpenSSL linked in): every process mapping it, now or later, has its
+   * TLS plaintext captured. Throws naming the function and file that failed.
+   */
+  attachTls(path: string): void {
+    if (this.#handle === undefined) throw new Error(`attach TLS probes to ${path}: the tracer is closed`);
+    this.#addon.attachTls(this.#handle, path);
+  }
+
   /** Kernel drop counters, addon counters and decoder counters (prefixed `decode`). */
   counters(): Record<string, number> {
     const result: Record<string, number> = {};

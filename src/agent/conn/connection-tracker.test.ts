@@ -33,6 +33,28 @@ describe('ConnectionTracker', () => {
     });
   });
 
+  describe('with TLS plaintext from the TLS library', () => {
+    it('marks the connection encrypted before its session, so every record says so', () => {
+      const c = new SyntheticConnection({ connId: 20, role: TraceRole.Server, tls: true }).open().request(GET).response(OK).request(GET).response(OK);
+      const { exchanges, conns, tracker } = replay(c.events);
+      assert.equal(exchanges.length, 2);
+      assert.deepEqual(conns.map((i) => i.encrypted), [true, true]);
+      assert.equal(tracker.stats()['tls_after_session'] ?? 0, 0);
+    });
+
+    it('finishes at close on the plaintext end positions, not the larger socket counts', () => {
+      const c = new SyntheticConnection({ connId: 21, role: TraceRole.Client, tls: true, tlsOverheadBytes: 3000 }).open().request(GET).response(OK).close();
+      const { tracker } = replay(c.events);
+      assert.equal(tracker.size, 0, 'finished at once: every plaintext byte was delivered');
+      assert.equal(tracker.stats()['close_waiting'] ?? 0, 0);
+    });
+
+    it('leaves connections without TLS unencrypted', () => {
+      const c = server(22).request(GET).response(OK).close();
+      assert.equal(replay(c.events).conns[0]!.encrypted, undefined);
+    });
+  });
+
   describe('with loopback traffic traced on both sides', () => {
     it('emits one exchange per traced side', () => {
       const srv = new SyntheticConnection({ connId: 10, role: TraceRole.Server }).open().request(GET).response(OK).close();

@@ -415,6 +415,7 @@ export class ConnectionTracker implements SocketEventSink {
       this.counters.inc('ignored_events');
       return;
     }
+    if (event.encrypted === true && conn.info.encrypted !== true) this.markEncrypted(conn);
     const direction = event.direction;
     if (direction !== Direction.Egress && direction !== Direction.Ingress) {
       this.counters.inc('bad_direction');
@@ -445,8 +446,9 @@ export class ConnectionTracker implements SocketEventSink {
       return;
     }
     if (conn.closeDeadlineNs >= 0) return;
-    conn.endPositions[Direction.Egress] = event.bytesSent;
-    conn.endPositions[Direction.Ingress] = event.bytesReceived;
+    // A TLS connection's DataEvents are plaintext: its end is the plaintext's.
+    conn.endPositions[Direction.Egress] = event.tlsBytesSent ?? event.bytesSent;
+    conn.endPositions[Direction.Ingress] = event.tlsBytesReceived ?? event.bytesReceived;
     conn.closeNs = event.timestampNs;
     if (conn.mode === Mode.Ignored || conn.reachedEnd()) {
       this.finish(conn, event.timestampNs);
@@ -490,6 +492,18 @@ export class ConnectionTracker implements SocketEventSink {
     out['connections'] = this.conns.size;
     out['retained_bytes'] = this.totalBytes;
     return out;
+  }
+
+  /**
+   * The first TLS plaintext of a connection: its rows are encrypted. The
+   * kernel emits no socket bytes of a connection it saw inside a TLS call, so
+   * this normally precedes the session; a session made earlier (a connection
+   * whose first bytes were plaintext outside the TLS library) keeps its info
+   * and is counted.
+   */
+  private markEncrypted(conn: Connection): void {
+    conn.info = Object.freeze({ ...conn.info, encrypted: true });
+    if (conn.session !== null) this.counters.inc('tls_after_session');
   }
 
   private advanceClock(nowNs: number): void {

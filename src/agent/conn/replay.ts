@@ -26,6 +26,7 @@ export function replaySocketEvents(sink: SocketEventSink, events: readonly Socke
     position: 0,
     length: 0,
     data: scratch.subarray(0, 0),
+    encrypted: false,
   };
   for (const item of events) {
     if (item.kind === 'open') sink.onOpen(item.event);
@@ -42,6 +43,7 @@ export function replaySocketEvents(sink: SocketEventSink, events: readonly Socke
       reused.direction = e.direction;
       reused.position = e.position;
       reused.length = e.length;
+      reused.encrypted = e.encrypted === true;
       reused.data = scratch.subarray(0, n);
       sink.onData(reused);
       scratch.fill(0xee, 0, n); // poison: kept views must not be read later
@@ -62,6 +64,13 @@ export interface SyntheticConnectionOptions {
   readonly localPort?: number;
   readonly remoteAddr?: string;
   readonly remotePort?: number;
+  /**
+   * TLS: data events are plaintext from the TLS library (encrypted), and the
+   * close reports these plaintext end positions beside socket counters
+   * `tlsOverheadBytes` larger per direction (the ciphertext's framing).
+   */
+  readonly tls?: boolean;
+  readonly tlsOverheadBytes?: number;
 }
 
 export interface SendOptions {
@@ -92,6 +101,8 @@ export class SyntheticConnection {
       localPort: 8080,
       remoteAddr: '10.0.0.2',
       remotePort: 50000,
+      tls: false,
+      tlsOverheadBytes: 0,
       ...options,
     };
     this.clockNs = this.options.startNs;
@@ -156,6 +167,7 @@ export class SyntheticConnection {
       position,
       length: bytes.length,
       data: bytes.slice(0, captured),
+      encrypted: this.options.tls,
     };
   }
 
@@ -167,8 +179,9 @@ export class SyntheticConnection {
         connId: this.options.connId,
         pid: this.options.pid,
         fd: this.options.fd,
-        bytesSent: this.positions[Direction.Egress]!,
-        bytesReceived: this.positions[Direction.Ingress]!,
+        bytesSent: this.positions[Direction.Egress]! + this.options.tlsOverheadBytes,
+        bytesReceived: this.positions[Direction.Ingress]! + this.options.tlsOverheadBytes,
+        ...(this.options.tls ? { tlsBytesSent: this.positions[Direction.Egress]!, tlsBytesReceived: this.positions[Direction.Ingress]! } : {}),
       },
     });
     return this;

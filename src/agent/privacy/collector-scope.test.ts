@@ -34,6 +34,18 @@ describe('CollectorScope', () => {
       assert.equal(scope.http(exchange({ majorVersion: 2 }), conn(1)), true, 'HTTP/2 is source http2');
       assert.equal(scope.counters()['records_dropped.source_disabled'], 1);
     });
+    it('keeps TLS plaintext only while both its protocol and tls are on', () => {
+      const scope = new CollectorScope({ namespaceOf });
+      const tls = Object.freeze({ ...conn(1), encrypted: true });
+      scope.apply(scopeFromCollector({ sources: ['http'] }).settings);
+      assert.equal(scope.http(exchange(), tls), false, 'tls off');
+      assert.equal(scope.http(exchange(), conn(1)), true, 'plain HTTP is not affected');
+      scope.apply(scopeFromCollector({ sources: ['http', 'tls'] }).settings);
+      assert.equal(scope.http(exchange(), tls), true);
+      scope.apply(scopeFromCollector({ sources: ['tls'] }).settings);
+      assert.equal(scope.http(exchange(), tls), false, 'http off');
+      assert.equal(scope.counters()['records_dropped.source_disabled'], 2);
+    });
     it('applies a new source list live', () => {
       const scope = new CollectorScope({ namespaceOf });
       assert.equal(scope.http(exchange(), conn(1)), true);

@@ -30,6 +30,9 @@
 // (and re-resolved after unresolvedRecheckMs while the process is not found
 // in a pod: the pod watch may not have caught up with a new pod).
 //
+// Sources: a record is kept when its protocol's source is on and, for TLS
+// plaintext (ConnectionInfo.encrypted), when `tls` is on too.
+//
 // Every record not stored is counted: records_dropped.{source_disabled,
 // namespace_excluded} (wisp_agent_records_dropped_total{reason} on /metrics).
 import { COLLECTOR_SOURCES, DataAccess } from '../../operator/api/v1alpha1/collector.types.ts';
@@ -175,7 +178,8 @@ export class CollectorScope {
   /** Whether a record of `source` from `conn` is stored; counts the drop when not. */
   admit(source: Source, conn: ConnectionInfo): boolean {
     const s = this.current;
-    if (!s.sources.has(source)) {
+    // TLS plaintext needs its own source as well as the protocol's (`tls`).
+    if (!s.sources.has(source) || (conn.encrypted === true && !s.sources.has('tls'))) {
       this.droppedSource++;
       return false;
     }

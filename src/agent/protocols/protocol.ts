@@ -37,6 +37,8 @@ export type InferResult = (typeof InferResult)[keyof typeof InferResult];
  */
 export interface ConnectionInfo extends Omit<ConnOpenEvent, 'timestampNs'> {
   readonly openedNs: number;
+  /** The connection's data is TLS plaintext from the TLS library (rows get encrypted = true). */
+  readonly encrypted?: boolean;
 }
 
 /**

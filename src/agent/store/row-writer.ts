@@ -58,8 +58,12 @@ export class ProtocolRowWriter extends RowWriter {
     });
   }
 
-  /** Starts a row of `conn` at monotonic time `timestampNs`; the table's own columns follow connectionColumns.length. */
-  beginFor(timestampNs: number, conn: ConnectionInfo, encrypted = false): BatchBuilder {
+  /**
+   * Starts a row of `conn` at monotonic time `timestampNs`; the table's own
+   * columns follow connectionColumns.length. `encrypted` defaults to whether
+   * the connection's bytes came from the TLS library.
+   */
+  beginFor(timestampNs: number, conn: ConnectionInfo, encrypted = conn.encrypted === true): BatchBuilder {
     const w = this.begin(timestampNs, conn.pid, conn.processStartNs);
     w.setString(2, conn.remoteAddr);
     w.setInt(3, conn.remotePort);
