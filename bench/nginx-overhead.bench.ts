@@ -3,6 +3,9 @@
 // floor of the mechanism); the full agent. Two loads: a fixed ~10 000 req/s
 // (agent CPU and p99 latency) and saturation under wrk (throughput loss).
 // Modes are interleaved over rounds so machine noise hits them alike.
+// The `tls-overhead` case runs the same over HTTPS (nginx and wrk both use
+// libssl.so.3, so both sides' SSL calls hit the agent's uprobes); it has no
+// bare mode (the bare probes attach no uprobes).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { AgentProcess } from '../test/support/agent.ts';
@@ -14,7 +17,8 @@ const ROUNDS = 2;
 // 'agent' runs with its default CPU limit (DEFAULTS.cpuLimitMillicores); 'agent 250m' with --cpu-limit 250m.
 const SECONDS = 8;
 type Mode = 'none' | 'bare' | 'agent' | 'agent 250m';
-const MODES: readonly Mode[] = ['none', 'bare', 'agent', 'agent 250m'];
+const ALL_MODES: readonly Mode[] = ['none', 'bare', 'agent', 'agent 250m'];
+const TLS_MODES: readonly Mode[] = ['none', 'agent', 'agent 250m'];
 
 interface Sample { fixed: WrkResult; saturated: WrkResult; agentMillicores: number; dropShare: number }
 
@@ -42,10 +46,12 @@ async function startMode(mode: Mode): Promise<Running> {
   return { pid: agent.pid, stop: () => agent.stop(), dropped: () => kernelDrops(agent) };
 }
 
-export async function nginxOverheadBench(): Promise<void> {
+export async function nginxOverheadBench(options: { tls?: boolean } = {}): Promise<void> {
   requireRoot('the overhead benchmark');
-  const nginx = await NginxProcess.start({ 'small.html': `${'x'.repeat(59)}\n` });
-  const url = `http://127.0.0.1:${nginx.port}/small.html`;
+  const tls = options.tls === true;
+  const MODES = tls ? TLS_MODES : ALL_MODES;
+  const nginx = await NginxProcess.start({ 'small.html': `${'x'.repeat(59)}\n` }, { tls });
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${nginx.port}/small.html`;
   const samples = new Map<Mode, Sample[]>(MODES.map((m) => [m, []]));
   try {
     for (let round = 0; round < ROUNDS; round++) {
@@ -73,7 +79,7 @@ export async function nginxOverheadBench(): Promise<void> {
   const pick = (mode: Mode, f: (s: Sample) => number): number => median(samples.get(mode)!.map(f));
   const base = { rps: pick('none', (s) => s.saturated.requestsPerSec), p99: pick('none', (s) => s.fixed.p99Ms) };
   const loss = (mode: Mode): number => 1 - pick(mode, (s) => s.saturated.requestsPerSec) / base.rps;
-  printTable(`nginx overhead (median of ${ROUNDS} rounds, ${SECONDS}s each)`, [
+  printTable(`nginx${tls ? ' HTTPS' : ''} overhead (median of ${ROUNDS} rounds, ${SECONDS}s each)`, [
     ['mode', 'fixed req/s', 'fixed p99 ms', 'p99 ratio', 'agent mCPU', 'saturated req/s', 'throughput loss', 'kernel drops'],
     ...MODES.map((mode) => [
       mode,
@@ -86,10 +92,15 @@ export async function nginxOverheadBench(): Promise<void> {
       `${(pick(mode, (s) => s.dropShare) * 100).toFixed(1)}%`,
     ]),
   ]);
+  if (tls) {
+    process.stdout.write(`  agent throughput loss over HTTPS: ${(loss('agent') * 100).toFixed(1)}% `
+      + `(agent ${pick('agent', (s) => s.agentMillicores).toFixed(0)} mCPU at the fixed rate; p99 ratio ${(pick('agent', (s) => s.fixed.p99Ms) / base.p99).toFixed(2)})\n`);
+    return;
+  }
   const bareLoss = loss('bare');
   process.stdout.write(`  targets: agent ≤ 250 mCPU at the fixed rate (measured ${pick('agent', (s) => s.agentMillicores).toFixed(0)}); `
     + `p99 increase ≤ 10% (measured ${((pick('agent', (s) => s.fixed.p99Ms) / base.p99 - 1) * 100).toFixed(1)}%); `
     + `agent loss ≤ 1.5× bare loss (measured ${(loss('agent') / Math.max(bareLoss, 1e-9)).toFixed(2)}×)\n`);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await nginxOverheadBench();
+if (import.meta.url === `file://${process.argv[1]}`) await nginxOverheadBench({ tls: process.argv[2] === '--tls' });

@@ -12,6 +12,9 @@
 //       at `path` (a libssl or a binary linking OpenSSL statically), for every
 //       process mapping it, now or later; returns the probes attached. Throws
 //       naming the function and file when one cannot be attached.
+//   detachTls(handle) -> detaches every TLS probe (the Collector's `tls` source
+//       was turned off: a uprobe traps on every call even when rows are
+//       dropped); returns the probes detached.
 //   close(handle)     -> detaches and frees; safe to call twice.
 // Batch-oriented on purpose: one call moves many records, no per-event callback
 // into JavaScript. All calls must come from the thread that opened the handle.
@@ -149,9 +152,17 @@ class Handle : public Napi::ObjectWrap<Handle> {
       }
       attached.push_back(link);
     }
-    links_.insert(links_.end(), attached.begin(), attached.end());
+    tls_links_.insert(tls_links_.end(), attached.begin(), attached.end());
     tls_targets_++;
     return attached.size();
+  }
+
+  size_t DetachTls() {
+    size_t n = tls_links_.size();
+    for (struct bpf_link* link : tls_links_) bpf_link__destroy(link);
+    tls_links_.clear();
+    tls_targets_ = 0;
+    return n;
   }
 
   // Copies whole records into out[0, capacity). Never throws.
@@ -236,6 +247,7 @@ class Handle : public Napi::ObjectWrap<Handle> {
   void Close() {
     if (ring_) ring_buffer__free(ring_);
     ring_ = nullptr;
+    DetachTls();
     for (struct bpf_link* link : links_) bpf_link__destroy(link);
     links_.clear();
     if (skel_) socket_trace__destroy(skel_);
@@ -285,6 +297,7 @@ class Handle : public Napi::ObjectWrap<Handle> {
   struct socket_trace* skel_ = nullptr;
   struct ring_buffer* ring_ = nullptr;
   std::vector<struct bpf_link*> links_;
+  std::vector<struct bpf_link*> tls_links_;  // AttachTls, detached apart by DetachTls
   std::vector<uint8_t> spill_;
   size_t ncpus_ = 0;
 
@@ -332,6 +345,7 @@ class WispBpf : public Napi::Addon<WispBpf> {
                               InstanceMethod("counters", &WispBpf::Counters),
                               InstanceMethod("connStats", &WispBpf::ConnStats),
                               InstanceMethod("attachTls", &WispBpf::AttachTls),
+                              InstanceMethod("detachTls", &WispBpf::DetachTls),
                               InstanceMethod("close", &WispBpf::Close),
                           });
     exports.Set("maxCaptureBytesLimit", Napi::Number::New(env, WISP_MAX_CAPTURE_BYTES));
@@ -397,6 +411,10 @@ class WispBpf : public Napi::Addon<WispBpf> {
     }
     size_t n = handle->AttachTls(info.Env(), info[1].As<Napi::String>().Utf8Value());
     return Napi::Number::New(info.Env(), static_cast<double>(n));
+  }
+
+  Napi::Value DetachTls(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(HandleOf(info)->DetachTls()));
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

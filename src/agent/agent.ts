@@ -213,7 +213,7 @@ export class Agent {
         ringBufferBytes: DEFAULTS.ringBufferBytes,
         mode: 'full',
       });
-      this.tlsTargets = this.attachTls(this.tracer);
+      this.syncTlsProbes();
     }
     try {
       const address = await this.server.start();
@@ -259,6 +259,24 @@ export class Agent {
     this.scope.apply(settings);
     this.tracker.setMaxBodyBytes(settings.maxBodyBytes);
     this.stats.setSources({ conn: settings.sources.has('conn'), process: settings.sources.has('process'), network: settings.sources.has('network') });
+    this.syncTlsProbes();
+  }
+
+  /**
+   * TLS uprobes are attached only while the Collector's `tls` source is on:
+   * a uprobe traps into the kernel on every SSL call of every process using
+   * the library, whether or not rows are kept (docs/adr/0020-tls-uprobes.md).
+   */
+  private syncTlsProbes(): void {
+    if (this.tracer === undefined) return;
+    const wanted = this.scope.sourceOn('tls');
+    if (wanted && this.tlsTargets === undefined) {
+      this.tlsTargets = this.attachTls(this.tracer);
+    } else if (!wanted && this.tlsTargets !== undefined) {
+      this.tracer.detachTls();
+      this.tlsTargets = undefined;
+      this.log.info('TLS probes detached: source tls is off');
+    }
   }
 
   /** Starts, changes and stops the plan's ExportPipelines (src/agent/export/). */
@@ -315,7 +333,10 @@ export class Agent {
     const tls = this.tlsTargets?.counters;
     return {
       cpu_throttled_ms: Math.round(this.throttledMs),
-      ...(tls ? { tls_targets_attached: tls.attached, tls_targets_failed: tls.attachFailed, tls_processes_scanned: tls.processesScanned } : {}),
+      // Zero while the tls source is off (no probes attached).
+      tls_targets_attached: tls?.attached ?? 0,
+      tls_targets_failed: tls?.attachFailed ?? 0,
+      tls_processes_scanned: tls?.processesScanned ?? 0,
       ...this.stats.counters(),
       ...this.scope.counters(),
     };

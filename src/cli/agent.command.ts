@@ -30,7 +30,8 @@ Runs a node agent: eBPF capture, tables, the query API. Needs root (CAP_BPF and 
 --max-body-bytes   request/response body bytes kept per row (default ${DEFAULTS.maxBodyBytes})
 --sources LIST     Collector sources captured, comma-separated (default all): http, http2, pgsql, mysql, redis,
                    dns, tls, conn, process, network; rows of other sources are dropped and counted
-                   (wisp_agent_records_dropped_total{reason="source_disabled"})
+                   (wisp_agent_records_dropped_total{reason="source_disabled"}); without tls, no TLS
+                   uprobes are attached at all (each one traps on every SSL call)
 --data-access MODE what rows keep: Full (default), Restricted (no bodies, headers, query strings or SQL
                    literals), PIIRestricted (e-mails, card numbers, tokens and SQL literals masked)
                    In a cluster the Collector's plan replaces --sources, --data-access and --max-body-bytes.

@@ -155,3 +155,37 @@ px.display(df[['time_', 'req_method', 'req_path', 'resp_status', 'encrypted', 'l
     }
   });
 });
+
+describe('TLS capture with the tls source off (root, eBPF, real nginx and curl)', function () {
+  this.timeout(120_000);
+  let nginx: NginxProcess;
+  let agent: AgentProcess;
+
+  before(async () => {
+    nginx = await NginxProcess.start({ 'hello.txt': 'hello over tls\n' }, { tls: true });
+    agent = await AgentProcess.start(['--sources', 'http,conn']);
+  });
+  after(async () => {
+    await agent?.stop();
+    await nginx?.stop();
+  });
+
+  it('attaches no uprobe and stores no rows of HTTPS traffic, while plain HTTP is still recorded', async () => {
+    const curl = requireCommand('curl', 'curl');
+    const tls = await run(curl, ['-k', '-s', '--http1.1', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${nginx.port}/hello.txt`]);
+    assert.equal(tls.stdout, '200', tls.stderr);
+    const plain = await NginxProcess.start({ 'plain.txt': 'plain\n' });
+    try {
+      const res = await run(curl, ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${plain.port}/plain.txt`]);
+      assert.equal(res.stdout, '200');
+      const plainRows = async (): Promise<Row[]> => (await agent.query(rowsScript(plain.port))).filter((r) => r.req_path === '/plain.txt');
+      await waitFor('the plain HTTP rows of both sides (the agent is capturing)', async () => ((await plainRows()).length === 2 ? true : undefined), 20_000);
+    } finally {
+      await plain.stop();
+    }
+    assert.deepEqual(await agent.query(rowsScript(nginx.port)), []);
+    const metrics = await agent.metrics();
+    assert.match(metrics, /tls_targets_attached\S* 0$/m);
+    assert.match(metrics, /^wisp_kernel_tlsTargets\S* 0$/m);
+  });
+});

@@ -71,6 +71,8 @@ export interface WispBpfAddon {
    * the probes attached. Throws naming the function and file (e.g. "attach
    * uprobe SSL_read_ex in /x: No such file or directory"), attaching nothing. */
   attachTls(handle: NativeHandle, path: string): number;
+  /** Detaches every TLS uprobe attachTls set; returns how many. */
+  detachTls(handle: NativeHandle): number;
   /** Detaches and frees; safe to call more than once. */
   close(handle: NativeHandle): void;
   /** Largest maxCaptureBytes the kernel scratch buffer allows. */

@@ -140,6 +140,11 @@ export class SocketTracer {
     this.#addon.attachTls(this.#handle, path);
   }
 
+  /** Detaches every TLS uprobe (none left trapping SSL calls). */
+  detachTls(): void {
+    if (this.#handle !== undefined) this.#addon.detachTls(this.#handle);
+  }
+
   /** Kernel drop counters, addon counters and decoder counters (prefixed `decode`). */
   counters(): Record<string, number> {
     const result: Record<string, number> = {};

@@ -169,9 +169,10 @@ describe('masking fuzz', () => {
         maskHeadersJson(JSON.stringify({ x: text }));
         return performance.now() - start;
       };
-      time(small);
-      const tSmall = Math.max(time(small), 0.5);
-      const tLarge = time(large);
+      // Best of three: a GC pause or a busy neighbour only ever adds time.
+      const best = (text: string): number => Math.min(time(text), time(text), time(text));
+      const tSmall = Math.max(best(small), 0.5);
+      const tLarge = best(large);
       // 8× the input; quadratic would be 64×. Generous for timer noise on a shared machine.
       assert.ok(tLarge < tSmall * 30, `${JSON.stringify(pattern)}: ${tSmall.toFixed(1)} ms for 10k repeats, ${tLarge.toFixed(1)} ms for 80k`);
     }
