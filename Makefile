@@ -80,7 +80,7 @@ testbed-down: ## Stop the test bed and remove its etcd data
 	./hack/testbed down
 
 .PHONY: demo
-demo: build ## Run a standalone agent and a small HTTP workload, showing live traffic until Ctrl-C
+demo: build ## Run a standalone agent and a small workload (HTTP, HTTPS, SQL, Redis, DNS), showing live traffic until Ctrl-C
 	$(NODE) dist/cli/main.js demo
 
 DUCKDB_VERSION := 1.5.6-r.1

@@ -12,7 +12,7 @@ Commands:
   run FILE|-           run a PxL script and print its outputs
   tables               list the agent's tables
   status               an agent's health, tables and drops; or the cluster's Collectors (--kubeconfig)
-  demo                 run an agent and a small HTTP workload, showing live traffic
+  demo                 run an agent and a small workload (HTTP, HTTPS, PostgreSQL, MariaDB, Redis, DNS), showing live traffic
 
 Run "wisp COMMAND --help" for a command's flags.`;
 

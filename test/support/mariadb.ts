@@ -1,12 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { freePort, requireCommand, requireRoot, run, stop, tempDir, waitFor } from './processes.ts';
+import { startMariadb } from '../../src/cli/demo/servers.ts';
+import { requireCommand, requireRoot, run, stop, tempDir } from './processes.ts';
 
 /**
  * A real MariaDB (Debian `mariadb-server`): mariadb-install-db into a temp
  * datadir and mariadbd on a free loopback port with --skip-grant-tables (any
- * user, no password). No systemd.
+ * user, no password). No systemd. Started the way `wisp demo` starts its
+ * server (src/cli/demo/servers.ts).
  */
 export class MariadbProcess {
   readonly port: number;
@@ -21,27 +22,14 @@ export class MariadbProcess {
 
   static async start(): Promise<MariadbProcess> {
     requireRoot('starting MariaDB');
-    const installDb = requireCommand('mariadb-install-db', 'mariadb-server');
-    const mariadbd = requireCommand('mariadbd', 'mariadb-server');
     const dir = tempDir('mariadb');
-    const data = join(dir, 'data');
-    const install = await run(installDb, ['--no-defaults', `--datadir=${data}`, '--user=root', '--skip-test-db', '--auth-root-authentication-method=normal'], { timeoutMs: 120_000 });
-    if (install.code !== 0) throw new Error(`mariadb-install-db failed (${install.code}): ${install.stderr.trim().slice(-2000)}`);
-    const port = await freePort();
-    const child = spawn(mariadbd, [
-      '--no-defaults', `--datadir=${data}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${join(dir, 'mysqld.sock')}`,
-      `--pid-file=${join(dir, 'mysqld.pid')}`, '--user=root', '--skip-grant-tables', '--innodb-buffer-pool-size=16M',
-      '--skip-log-bin', `--log-error=${join(dir, 'error.log')}`,
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
-    const db = new MariadbProcess(port, child, dir);
-    await waitFor(`mariadbd on port ${port}`, async () => {
-      if (child.exitCode !== null) throw new Error(`mariadbd exited ${child.exitCode}: ${stderr.trim()} (log: ${join(dir, 'error.log')})`);
-      const ping = await run(requireCommand('mariadb-admin', 'mariadb-client'), ['--no-defaults', '--protocol=tcp', '-h', '127.0.0.1', '-P', String(port), '-u', 'root', 'ping']);
-      return ping.code === 0 ? true : undefined;
-    }, 60_000);
-    return db;
+    try {
+      const server = await startMariadb({ dir, timeoutMs: 120_000 });
+      return new MariadbProcess(server.port, server.child, dir);
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
   }
 
   /** Runs statements through the mariadb command-line client (COM_QUERY; `USE db` is sent as COM_INIT_DB). */

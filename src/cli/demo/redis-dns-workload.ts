@@ -1,43 +1,20 @@
 // The demo's Redis and DNS traffic, when the machine has the servers
 // (Debian redis-server and dnsmasq-base): each server runs on a free
-// loopback port as a child of the workload process, with a temp dir and
-// static records only, and this process keeps querying it. Absent servers
-// are skipped with a note on stderr; the HTTP workload runs regardless.
+// loopback port as a child of the workload process, with a dir under the
+// demo's temp dir and static records only, and this process keeps querying
+// it. Absent servers are skipped with a note on stderr; the HTTP workload
+// runs regardless.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
-import { connect, createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { findExecutable, freePort } from './servers.ts';
 
 /** Redis commands and pub/sub every REDIS_INTERVAL_MS, DNS questions every DNS_INTERVAL_MS. */
 const REDIS_INTERVAL_MS = 500;
 const DNS_INTERVAL_MS = 700;
 const DNS_DOMAIN = 'demo.wisp';
-
-function findExecutable(name: string): string | undefined {
-  for (const dir of [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/sbin']) {
-    const path = join(dir, name);
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function command(...words: string[]): string {
   return `*${words.length}\r\n${words.map((w) => `$${Buffer.byteLength(w)}\r\n${w}\r\n`).join('')}`;
@@ -58,14 +35,15 @@ async function connectWhenUp(port: number, attempts = 50): Promise<Socket> {
   }
 }
 
-async function startRedis(children: ChildProcess[]): Promise<void> {
+async function startRedis(dir: string, children: ChildProcess[]): Promise<void> {
   const binary = findExecutable('redis-server');
   if (binary === undefined) {
     process.stderr.write('wisp demo: redis-server not found (Debian redis-server): no Redis traffic\n');
     return;
   }
   const port = await freePort();
-  children.push(spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', mkdtempSync(join(tmpdir(), 'wisp-demo-redis-')),
+  mkdirSync(dir, { recursive: true });
+  children.push(spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
     '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--logfile', ''], { stdio: 'ignore' }));
   const client = await connectWhenUp(port);
   const subscriber = await connectWhenUp(port);
@@ -108,12 +86,14 @@ async function startDns(children: ChildProcess[]): Promise<void> {
   }, DNS_INTERVAL_MS);
 }
 
-/** Starts what the machine has; returns the server processes to stop on exit. */
-export async function startRedisAndDnsTraffic(): Promise<ChildProcess[]> {
-  const children: ChildProcess[] = [];
+/**
+ * Starts what the machine has (Redis's dir under `dir`); each server process
+ * is pushed to `children` as soon as it is spawned, so that a stop in the
+ * middle of startup still finds it.
+ */
+export async function startRedisAndDnsTraffic(dir: string, children: ChildProcess[]): Promise<void> {
   await Promise.all([
-    startRedis(children).catch((error: Error) => process.stderr.write(`wisp demo: no Redis traffic: ${error.message}\n`)),
+    startRedis(join(dir, 'redis'), children).catch((error: Error) => process.stderr.write(`wisp demo: no Redis traffic: ${error.message}\n`)),
     startDns(children).catch((error: Error) => process.stderr.write(`wisp demo: no DNS traffic: ${error.message}\n`)),
   ]);
-  return children;
 }

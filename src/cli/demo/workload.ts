@@ -1,12 +1,30 @@
-// The demo's HTTP workload: a small Node server and a keep-alive client in
+// The demo's workload: a small Node HTTP server and a keep-alive client in
 // one process (separate from the agent, which never traces itself), plus
-// Redis and DNS traffic when those servers are installed
-// (redis-dns-workload.ts). Prints the HTTP server's port on stdout, then runs
-// until killed.
+// PostgreSQL, MariaDB, Redis, DNS and HTTPS traffic when those servers are
+// installed (db-workload.ts, redis-dns-workload.ts, tls-workload.ts).
+//
+// Usage: workload.ts DIR. DIR (made by `wisp demo`) holds every server's
+// files. Prints the HTTP server's port on stdout, then runs until SIGTERM or
+// until its stdin closes (the demo is gone), stopping its servers and
+// removing DIR on the way out. The demo starts this process as the leader of
+// its own process group, which the servers inherit, and on stop signals that
+// whole group and removes DIR: servers left behind by a crash of this process
+// are stopped too.
 import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { startDatabaseTraffic } from './db-workload.ts';
 import { startRedisAndDnsTraffic } from './redis-dns-workload.ts';
+import type { DatabaseServer } from './servers.ts';
+import { startTlsTraffic } from './tls-workload.ts';
+
+function usage(): never {
+  process.stderr.write('usage: workload.ts DIR (started by wisp demo)\n');
+  process.exit(2);
+}
+const dir = process.argv[2] ?? usage();
 
 const ROUTES = [
   { method: 'GET', path: '/' },
@@ -71,10 +89,35 @@ server.listen(0, '127.0.0.1', () => {
   setInterval(fire, 150);
 });
 
-let servers: ChildProcess[] = [];
-void startRedisAndDnsTraffic().then((started) => { servers = started; });
+const servers: ChildProcess[] = [];
+const databases: DatabaseServer[] = [];
+void startRedisAndDnsTraffic(dir, servers);
+void startDatabaseTraffic(dir, databases);
+void startTlsTraffic(join(dir, 'nginx-tls'), servers).catch((error: Error) => process.stderr.write(`wisp demo: no HTTPS traffic: ${error.message}\n`));
 
-process.on('SIGTERM', () => {
-  for (const child of servers) child.kill('SIGTERM');
+/** How long the servers get to shut down before this process leaves them (to the demo's SIGKILL, if it still runs). */
+const STOP_GRACE_MS = 10_000;
+let exiting = false;
+
+/**
+ * Shuts every server down, waits for them and removes DIR. The demo does the
+ * same for the whole process group after a SIGTERM; this matters when the demo
+ * itself died (stdin closed) and nobody else is left to clean up.
+ */
+async function exit(): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  const children = [...servers.map((child) => ({ child, signal: 'SIGTERM' as const })), ...databases.map((db) => ({ child: db.child, signal: db.stopSignal }))];
+  const exited = children.map(({ child, signal }) => {
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    return done;
+  });
+  await Promise.race([Promise.all(exited), new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS))]);
+  rmSync(dir, { recursive: true, force: true });
   process.exit(0);
-});
+}
+process.on('SIGTERM', () => void exit());
+process.stdin.on('end', () => void exit());
+process.stdin.resume();
