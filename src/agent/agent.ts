@@ -182,6 +182,11 @@ export class Agent {
     this.stats = new AgentStats({
       store: this.store, clock: this.clock, agentId: this.asid,
       podIdOf: (pid) => this.metadata.podIdOfPid(pid),
+      // The stats tables follow the Collector's namespaces too (one rule: CollectorScope).
+      scope: {
+        admitProcess: (pid, processStartNs) => scope.admitProcess(pid, processStartNs),
+        admitPod: (podId) => scope.admitNamespace(podId === '' ? '' : this.metadata.podId(podId, 'namespace')),
+      },
       ...options.stats,
     });
     // UDP datagrams bypass the connection tracker: DNS pairs them by (socket, peer, txid).

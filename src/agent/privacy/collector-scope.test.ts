@@ -97,6 +97,55 @@ describe('CollectorScope', () => {
     });
   });
 
+  describe('with namespaces, for the stats tables', () => {
+    it('applies the same rule per process and per pod namespace, counting drops as namespace_excluded', () => {
+      const scope = new CollectorScope({ namespaceOf });
+      scope.apply(scopeFromCollector({ namespaces: { include: [], exclude: ['kube-system'] } }).settings);
+      assert.equal(scope.admitProcess(1, 1000), true);
+      assert.equal(scope.admitProcess(2, 1000), false);
+      assert.equal(scope.admitProcess(3, 1000), true, 'outside pods');
+      assert.equal(scope.admitNamespace('shop'), true);
+      assert.equal(scope.admitNamespace('kube-system'), false);
+      assert.equal(scope.admitNamespace(''), true, 'the host network namespace');
+      assert.equal(scope.counters()['records_dropped.namespace_excluded'], 2);
+      scope.apply(scopeFromCollector({ namespaces: { include: ['shop'], exclude: [] } }).settings);
+      assert.equal(scope.admitProcess(3, 1000), false, 'outside pods, with include');
+      assert.equal(scope.admitNamespace(''), false);
+    });
+    it('resolves a process once, re-decides under a new plan without resolving again, and tells reused pids apart', () => {
+      const calls: number[] = [];
+      const byPid = new Map([[5, 'shop']]);
+      const scope = new CollectorScope({ namespaceOf: (pid) => { calls.push(pid); return byPid.get(pid) ?? ''; } });
+      scope.apply(scopeFromCollector({ namespaces: { include: [], exclude: ['shop'] } }).settings);
+      for (let k = 0; k < 3; k++) assert.equal(scope.admitProcess(5, 20_000_000), false);
+      assert.deepEqual(calls, [5]);
+      scope.apply(scopeFromCollector({ namespaces: { include: ['shop'], exclude: [] } }).settings);
+      byPid.delete(5); // the process exited: its cgroup is gone, the cached namespace still holds
+      assert.equal(scope.admitProcess(5, 20_000_000), true);
+      assert.deepEqual(calls, [5]);
+      assert.equal(scope.admitProcess(5, 90_000_000), false, 'a new process with the same pid, outside pods');
+      assert.deepEqual(calls, [5, 5]);
+    });
+    it('looks a process outside pods up again after the recheck delay', () => {
+      let now = 0;
+      let calls = 0;
+      const late = new Map<number, string>();
+      const scope = new CollectorScope({ namespaceOf: (pid) => { calls++; return late.get(pid) ?? ''; }, nowMs: () => now });
+      scope.apply(scopeFromCollector({ namespaces: { include: [], exclude: ['batch'] } }).settings);
+      assert.equal(scope.admitProcess(9, 0), true);
+      late.set(9, 'batch');
+      assert.equal(scope.admitProcess(9, 0), true, 'cached until the recheck');
+      now += DEFAULTS.unresolvedRecheckMs;
+      assert.equal(scope.admitProcess(9, 0), false);
+      assert.equal(calls, 2);
+    });
+    it('asks nothing while no namespace is scoped', () => {
+      const scope = new CollectorScope({ namespaceOf: () => { throw new Error('not asked'); } });
+      assert.equal(scope.admitProcess(1, 0), true);
+      assert.equal(scope.admitNamespace('any'), true);
+    });
+  });
+
   describe('with data access', () => {
     it('Full keeps payloads, cut at maxBodyBytes (a limit lowered live)', () => {
       const scope = new CollectorScope({ namespaceOf });

@@ -29,6 +29,12 @@
 // unless include is non-empty. The namespace is resolved once per connection
 // (and re-resolved after unresolvedRecheckMs while the process is not found
 // in a pod: the pod watch may not have caught up with a new pod).
+// The stats tables (src/agent/stats/) ask the same question per process
+// (admitProcess: conn_stats, process_stats, proc_exit_events), with the
+// namespace cached per pid under the same recheck rule, and per pod
+// namespace (admitNamespace: network_stats). A cached namespace outlives the
+// process (rows of an exited process are still judged by the pod it ran in)
+// and survives apply(): a new plan re-decides, it does not re-resolve.
 //
 // Sources: a record is kept when its protocol's source is on and, for TLS
 // plaintext (ConnectionInfo.encrypted), when `tls` is on too.
@@ -43,6 +49,7 @@ import type { MysqlRecord } from '../protocols/mysql/mysql-record.ts';
 import type { PgsqlRecord } from '../protocols/pgsql/pgsql-record.ts';
 import type { ConnectionInfo } from '../protocols/protocol.ts';
 import type { RedisRecord } from '../protocols/redis/redis-record.ts';
+import { NS_PER_TICK } from '../upid.ts';
 import { maskHeadersJson, maskPii, maskRequestPath, maskSqlLiterals, stripQuery } from './pii-masker.ts';
 
 export type Source = (typeof COLLECTOR_SOURCES)[number];
@@ -68,6 +75,8 @@ export const DEFAULTS = Object.freeze({
   }) as ScopeSettings,
   /** How long a process found outside pods is trusted before its namespace is looked up again. */
   unresolvedRecheckMs: 5000,
+  /** Processes whose namespace is cached for the stats tables (oldest forgotten first, as KubeMetadata does). */
+  maxProcessVerdicts: 65_536,
 });
 
 /**
@@ -129,11 +138,20 @@ export function parseSources(text: string): Set<Source> {
 /** Namespace of a process ('' outside pods). */
 export type NamespaceOf = (pid: number, processStartNs: number) => string;
 
-interface ConnVerdict {
+/** A cached namespace and the decision the current settings make about it. */
+interface Verdict {
+  /** '' outside pods. */
+  namespace: string;
+  /** Date.now() after which an outside-pods namespace is looked up again; Infinity when the pod was found. */
+  recheckAtMs: number;
+  /** CollectorScope.generation `admitted` was decided under. */
   generation: number;
   admitted: boolean;
-  /** Date.now() after which an outside-pods verdict is looked up again; Infinity when the pod was found. */
-  recheckAtMs: number;
+}
+
+/** A process's verdict; pids are reused, so it holds for the process started at startTicks (/proc clock ticks, as upids compare) only. */
+interface ProcessVerdict extends Verdict {
+  startTicks: number;
 }
 
 export interface CollectorScopeOptions {
@@ -146,9 +164,11 @@ export interface CollectorScopeOptions {
 /** Judges and rewrites protocol records by the current ScopeSettings. */
 export class CollectorScope {
   private current: ScopeSettings;
-  /** Bumped on every apply(): cached per-connection verdicts of an older generation are recomputed. */
+  /** Bumped on every apply(): cached verdicts of an older generation are re-decided from their cached namespace. */
   private generation = 0;
-  private readonly verdicts = new WeakMap<ConnectionInfo, ConnVerdict>();
+  private readonly verdicts = new WeakMap<ConnectionInfo, Verdict>();
+  /** pid → verdict for the stats tables, bounded by DEFAULTS.maxProcessVerdicts (Map order = insertion order). */
+  private readonly processVerdicts = new Map<number, ProcessVerdict>();
   private readonly namespaceOf: NamespaceOf;
   private readonly nowMs: () => number;
   // Hot-path counters as fields (no string hashing per record).
@@ -185,21 +205,78 @@ export class CollectorScope {
     }
     if (s.include.size === 0 && s.exclude.size === 0) return true;
     let verdict = this.verdicts.get(conn);
-    if (verdict === undefined || verdict.generation !== this.generation || this.nowMs() >= verdict.recheckAtMs) {
-      const namespace = this.namespaceOf(conn.pid, conn.processStartNs);
-      const admitted = namespace === '' ? s.include.size === 0 : !s.exclude.has(namespace) && (s.include.size === 0 || s.include.has(namespace));
-      const recheckAtMs = namespace === '' ? this.nowMs() + DEFAULTS.unresolvedRecheckMs : Infinity;
-      if (verdict === undefined) {
-        verdict = { generation: this.generation, admitted, recheckAtMs };
-        this.verdicts.set(conn, verdict);
-      } else {
-        verdict.generation = this.generation;
-        verdict.admitted = admitted;
-        verdict.recheckAtMs = recheckAtMs;
-      }
+    if (verdict === undefined) {
+      verdict = this.resolve(conn.pid, conn.processStartNs);
+      this.verdicts.set(conn, verdict);
+    } else {
+      this.refresh(verdict, conn.pid, conn.processStartNs);
     }
     if (!verdict.admitted) this.droppedNamespace++;
     return verdict.admitted;
+  }
+
+  /**
+   * Whether rows of a process are stored by the stats tables (conn_stats,
+   * process_stats, proc_exit_events), by its namespace; counts the drop when
+   * not. The namespace is cached per pid (one Map hit per row once known).
+   */
+  admitProcess(pid: number, processStartNs: number): boolean {
+    const s = this.current;
+    if (s.include.size === 0 && s.exclude.size === 0) return true;
+    const startTicks = Math.floor(processStartNs / NS_PER_TICK);
+    let verdict = this.processVerdicts.get(pid);
+    if (verdict === undefined || verdict.startTicks !== startTicks) {
+      if (verdict === undefined && this.processVerdicts.size >= DEFAULTS.maxProcessVerdicts) {
+        this.processVerdicts.delete(this.processVerdicts.keys().next().value!);
+      }
+      verdict = { ...this.resolve(pid, processStartNs), startTicks };
+      this.processVerdicts.set(pid, verdict);
+    } else {
+      this.refresh(verdict, pid, processStartNs);
+    }
+    if (!verdict.admitted) this.droppedNamespace++;
+    return verdict.admitted;
+  }
+
+  /**
+   * Whether rows of `namespace` ('' outside pods) are stored: network_stats,
+   * judged by the namespace of the pod owning a network namespace. Counts
+   * the drop when not.
+   */
+  admitNamespace(namespace: string): boolean {
+    if (this.inScope(namespace)) return true;
+    this.droppedNamespace++;
+    return false;
+  }
+
+  /** The one namespace rule of the Collector, under the current settings. */
+  private inScope(namespace: string): boolean {
+    const s = this.current;
+    if (namespace === '') return s.include.size === 0;
+    return !s.exclude.has(namespace) && (s.include.size === 0 || s.include.has(namespace));
+  }
+
+  private resolve(pid: number, processStartNs: number): Verdict {
+    const namespace = this.namespaceOf(pid, processStartNs);
+    return {
+      namespace,
+      recheckAtMs: namespace === '' ? this.nowMs() + DEFAULTS.unresolvedRecheckMs : Infinity,
+      generation: this.generation,
+      admitted: this.inScope(namespace),
+    };
+  }
+
+  /** Looks an outside-pods namespace up again once due, and re-decides under new settings. */
+  private refresh(verdict: Verdict, pid: number, processStartNs: number): void {
+    if (verdict.recheckAtMs !== Infinity && this.nowMs() >= verdict.recheckAtMs) {
+      verdict.namespace = this.namespaceOf(pid, processStartNs);
+      verdict.recheckAtMs = verdict.namespace === '' ? this.nowMs() + DEFAULTS.unresolvedRecheckMs : Infinity;
+      verdict.generation = -1;
+    }
+    if (verdict.generation !== this.generation) {
+      verdict.generation = this.generation;
+      verdict.admitted = this.inScope(verdict.namespace);
+    }
   }
 
   /** Counts a record dropped because its source is off (for records judged without a connection). */

@@ -1,7 +1,9 @@
 // The agent's statistics tables — conn_stats, process_stats, network_stats,
 // proc_exit_events — with their collectors and timers, so the agent wires
 // them with a few calls: register (constructor), sink(), start(), stop(),
-// counters().
+// counters(). The Collector's namespaces apply to every one of them through
+// one StatsScope (the agent's CollectorScope): rows of processes and pods
+// out of scope are not written, and the scope counts them.
 
 import { connStats } from '../../tables/conn-stats.ts';
 import { networkStats } from '../../tables/network-stats.ts';
@@ -32,7 +34,24 @@ export interface AgentStatsSettings {
   readonly pids?: () => Iterable<number>;
   /** Pod UID of a process for network_stats.pod_id; default ''. */
   readonly podIdOf?: (pid: number) => string;
+  /** The Collector's namespace scoping of stats rows; default: every row is kept. */
+  readonly scope?: StatsScope;
 }
+
+/**
+ * The Collector's namespace decision as the stats tables ask it (the
+ * agent's CollectorScope answers it, so the rule lives in one place). Each
+ * `false` is a row not written, counted by the scope
+ * (records_dropped.namespace_excluded).
+ */
+export interface StatsScope {
+  /** Rows of a process: conn_stats, process_stats, proc_exit_events. Cached per pid by the scope. */
+  admitProcess(pid: number, processStartNs: number): boolean;
+  /** network_stats rows of the network namespace of pod `podId` ('' = no pod, the host's). */
+  admitPod(podId: string): boolean;
+}
+
+const EVERYTHING: StatsScope = Object.freeze({ admitProcess: () => true, admitPod: () => true });
 
 export interface AgentStatsOptions extends AgentStatsSettings {
   readonly store: TableStore;
@@ -55,13 +74,19 @@ export class AgentStats {
    */
   private readonly on = { conn: true, process: true, network: true };
   private procExitsDropped = 0;
+  private readonly scope: StatsScope;
 
   constructor(options: AgentStatsOptions) {
     const { store, clock, agentId } = options;
+    const scope = options.scope ?? EVERYTHING;
+    this.scope = scope;
+    const admit = (pid: number, processStartNs: number): boolean => scope.admitProcess(pid, processStartNs);
     for (const table of [connStats, processStats, networkStats, procExitEvents]) store.register(table);
-    this.connStats = new ConnStatsCollector({ store, clock, agentId });
-    this.processStats = new ProcessStatsSampler({ store, clock, agentId, ...(options.pids && { pids: options.pids }) });
-    this.networkStats = new NetworkStatsSampler({ store, clock, ...(options.podIdOf && { podIdOf: options.podIdOf }) });
+    this.connStats = new ConnStatsCollector({ store, clock, agentId, admit });
+    this.processStats = new ProcessStatsSampler({ store, clock, agentId, admit, ...(options.pids && { pids: options.pids }) });
+    this.networkStats = new NetworkStatsSampler({
+      store, clock, admitPod: (podId) => scope.admitPod(podId), ...(options.podIdOf && { podIdOf: options.podIdOf }),
+    });
     this.procExits = new ProcExitEventsWriter(store, clock, agentId);
     this.intervals = {
       connStatsIntervalMs: options.connStatsIntervalMs ?? DEFAULTS.connStatsIntervalMs,
@@ -74,16 +99,20 @@ export class AgentStats {
    * The sink to drain the socket tracer into: every event goes to `primary`
    * (the connection tracker); opens, closes and process exits also feed the
    * stats. A method added to SocketEventSink must be forwarded here too.
+   * Opens reach `primary` first: the agent's tracker notes the process's
+   * cgroup there, which the namespace scoping of conn_stats then resolves
+   * (the process may have exited by the time its open is drained).
    */
   sink(primary: SocketEventSink): SocketEventSink {
     const conns = this.connStats;
     const exits = this.procExits;
     const on = this.on;
+    const scope = this.scope;
     const dropExit = (): void => { this.procExitsDropped++; };
     return {
       onOpen(event: ConnOpenEvent): void {
-        conns.onOpen(event);
         primary.onOpen(event);
+        conns.onOpen(event);
       },
       onData(event: DataEvent): void {
         primary.onData(event);
@@ -93,8 +122,8 @@ export class AgentStats {
         primary.onClose(event);
       },
       onProcExit(event: ProcExitEvent): void {
-        if (on.process) exits.write(event);
-        else dropExit();
+        if (!on.process) dropExit();
+        else if (scope.admitProcess(event.pid, event.processStartNs)) exits.write(event);
         primary.onProcExit?.(event);
       },
     };

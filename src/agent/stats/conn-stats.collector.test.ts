@@ -21,7 +21,7 @@ function close(connId: number, bytesSent: number, bytesReceived: number, protoco
   return { timestampNs: 3 * SECOND_NS, connId, pid: 42, fd: 3 + connId, bytesSent, bytesReceived, protocol };
 }
 
-function setup(options: { maxConnections?: number; maxEndpoints?: number } = {}) {
+function setup(options: { maxConnections?: number; maxEndpoints?: number; admit?: (pid: number, processStartNs: number) => boolean } = {}) {
   const store = new TableStore();
   store.register(connStats);
   const collector = new ConnStatsCollector({ store, clock: new EpochClock(), agentId: 1, ...options });
@@ -98,6 +98,26 @@ describe('ConnStatsCollector', () => {
       collector.report(4 * SECOND_NS);
       collector.report(13.5 * SECOND_NS);
       assert.equal(collector.stats()['conn_stats_endpoints'], 0);
+    });
+  });
+
+  describe('with a namespace scope', () => {
+    it('follows no connection of a process out of scope, and stops the rows of a process that leaves the scope', () => {
+      const admitted = new Set([42]);
+      const asked: number[] = [];
+      const { collector, rows } = setup({ admit: (pid) => { asked.push(pid); return admitted.has(pid); } });
+      collector.onOpen(open(1, 80));
+      collector.onOpen(open(2, 80, { pid: 43 }));
+      assert.deepEqual(collector.stats()['conn_stats_connections'], 1, 'the out-of-scope connection takes no slot');
+      collector.beginScan(2 * SECOND_NS);
+      collector.observe(1, 10, 1, 1);
+      collector.observe(2, 10, 1, 1);
+      assert.equal(collector.report(2 * SECOND_NS), 1);
+      admitted.delete(42); // a new plan excludes pid 42's namespace
+      collector.observe(1, 20, 2, 1);
+      assert.equal(collector.report(3 * SECOND_NS), 0);
+      assert.deepEqual(rows().map((r) => [r['upid'], r['bytes_sent']]), [[formatUpid(1, 42, 500), 0], [formatUpid(1, 42, 500), 10]]);
+      assert.deepEqual(asked, [42, 43, 42, 42]);
     });
   });
 });

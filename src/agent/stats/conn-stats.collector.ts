@@ -12,6 +12,11 @@
 // Bounds: maxConnections followed at once and maxEndpoints aggregates; what
 // does not fit is counted (stats()), never silently lost. Endpoints whose
 // connections are all closed are forgotten after idleEndpointNs without change.
+//
+// Collector namespace scoping (`admit`, CollectorScope.admitProcess): a
+// connection of a process out of scope is not followed (it takes no slot),
+// and an endpoint whose process went out of scope since (a new plan) writes
+// no more rows. The scope counts each row not written.
 
 import { connStats } from '../../tables/conn-stats.ts';
 import type { ConnCloseEvent, ConnOpenEvent } from '../bpf/events.ts';
@@ -35,6 +40,8 @@ export interface ConnStatsOptions {
   readonly maxConnections?: number;
   readonly maxEndpoints?: number;
   readonly idleEndpointNs?: number;
+  /** Whether rows of a process are stored (the Collector's namespaces); counts its own drops. Default: every process. */
+  readonly admit?: (pid: number, processStartNs: number) => boolean;
 }
 
 /** Endpoints examined per eviction attempt, so a full table costs O(1) per open. */
@@ -64,6 +71,9 @@ const C = Object.freeze({
 class Endpoint {
   readonly key: string;
   readonly upid: string;
+  /** The process, for the scope's per-process verdict. */
+  readonly pid: number;
+  readonly processStartNs: number;
   readonly remoteAddr: string;
   readonly remotePort: number;
   readonly role: number;
@@ -80,6 +90,8 @@ class Endpoint {
   constructor(key: string, upid: string, open: ConnOpenEvent) {
     this.key = key;
     this.upid = upid;
+    this.pid = open.pid;
+    this.processStartNs = open.processStartNs;
     this.remoteAddr = open.remoteAddr;
     this.remotePort = open.remotePort;
     this.role = open.role;
@@ -103,6 +115,7 @@ export class ConnStatsCollector {
   private readonly maxConnections: number;
   private readonly maxEndpoints: number;
   private readonly idleEndpointNs: number;
+  private readonly admit: (pid: number, processStartNs: number) => boolean;
   private readonly connections = new Map<number, FollowedConnection>();
   private readonly endpoints = new Map<string, Endpoint>();
   private readonly time = { hi: 0, lo: 0 };
@@ -116,6 +129,7 @@ export class ConnStatsCollector {
     this.maxConnections = options.maxConnections ?? DEFAULTS.maxConnections;
     this.maxEndpoints = options.maxEndpoints ?? DEFAULTS.maxEndpoints;
     this.idleEndpointNs = options.idleEndpointNs ?? DEFAULTS.idleEndpointNs;
+    this.admit = options.admit ?? (() => true);
   }
 
   onOpen(event: ConnOpenEvent): void {
@@ -123,6 +137,7 @@ export class ConnStatsCollector {
       this.counters.inc('conn_stats_duplicate_open');
       return;
     }
+    if (!this.admit(event.pid, event.processStartNs)) return;
     if (this.connections.size >= this.maxConnections) {
       this.counters.inc('conn_stats_dropped.connections_full');
       return;
@@ -192,6 +207,7 @@ export class ConnStatsCollector {
         continue;
       }
       endpoint.changed = false;
+      if (!this.admit(endpoint.pid, endpoint.processStartNs)) continue;
       this.writeRow(endpoint);
       rows++;
     }

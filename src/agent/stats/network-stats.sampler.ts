@@ -3,6 +3,8 @@
 // (the inode of /proc/<pid>/ns/net) is read: the first pid found in it.
 // Which pod a namespace belongs to comes from `podIdOf(pid)` (Kubernetes
 // context, plugged in by the agent); the default names none ('').
+// `admitPod(podId)` applies the Collector's namespaces by that pod's
+// namespace (the host's network namespace has no pod: podId '').
 
 import { readFileSync, readlinkSync } from 'node:fs';
 import { networkStats } from '../../tables/network-stats.ts';
@@ -28,6 +30,8 @@ export interface NetworkStatsOptions {
   readonly procRoot?: string;
   /** The pod UID of a process, '' when none or unknown. Called once per namespace per sample. */
   readonly podIdOf?: (pid: number) => string;
+  /** Whether rows of a pod's network namespace are stored ('' = no pod); counts its own drops. Default: all. */
+  readonly admitPod?: (podId: string) => boolean;
   readonly ignoreInterfacePrefixes?: readonly string[];
   /** Namespaces reported per sample at most; the rest are counted (`network_stats_dropped.over_limit`). */
   readonly maxNamespaces?: number;
@@ -48,6 +52,7 @@ export class NetworkStatsSampler {
   private readonly clock: EpochClock;
   private readonly procRoot: string;
   private readonly podIdOf: (pid: number) => string;
+  private readonly admitPod: (podId: string) => boolean;
   private readonly ignorePrefixes: readonly string[];
   private readonly maxNamespaces: number;
   private readonly maxPidsScanned: number;
@@ -58,6 +63,7 @@ export class NetworkStatsSampler {
     this.clock = options.clock;
     this.procRoot = options.procRoot ?? DEFAULTS.procRoot;
     this.podIdOf = options.podIdOf ?? (() => '');
+    this.admitPod = options.admitPod ?? (() => true);
     this.ignorePrefixes = options.ignoreInterfacePrefixes ?? DEFAULTS.ignoreInterfacePrefixes;
     this.maxNamespaces = options.maxNamespaces ?? DEFAULTS.maxNamespaces;
     this.maxPidsScanned = options.maxPidsScanned ?? DEFAULTS.maxPidsScanned;
@@ -91,6 +97,13 @@ export class NetworkStatsSampler {
         this.counters.inc('network_stats_dropped.over_limit');
         continue;
       }
+      let podId = '';
+      try {
+        podId = this.podIdOf(pid);
+      } catch {
+        this.counters.inc('network_stats_pod_resolver_error');
+      }
+      if (!this.admitPod(podId)) continue;
       let text: string;
       try {
         text = readFileSync(`${this.procRoot}/${pid}/net/dev`, 'latin1');
@@ -102,12 +115,6 @@ export class NetworkStatsSampler {
       if (totals === undefined) {
         this.counters.inc('network_stats_dropped.parse_error');
         continue;
-      }
-      let podId = '';
-      try {
-        podId = this.podIdOf(pid);
-      } catch {
-        this.counters.inc('network_stats_pod_resolver_error');
       }
       const w = this.store.writer(networkStats.name);
       w.setInt64Parts(C.time, this.time.hi, this.time.lo);

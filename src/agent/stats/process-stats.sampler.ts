@@ -32,6 +32,12 @@ export interface ProcessStatsOptions {
   readonly pids?: () => Iterable<number>;
   /** Processes sampled per call at most; the rest are counted (`process_stats_dropped.over_limit`). */
   readonly maxProcesses?: number;
+  /**
+   * Whether rows of a process are stored (the Collector's namespaces,
+   * CollectorScope.admitProcess); counts its own drops. Asked after
+   * /proc/PID/stat (the start time tells reused pids apart), before the other reads.
+   */
+  readonly admit?: (pid: number, processStartNs: number) => boolean;
 }
 
 const C = Object.freeze({
@@ -62,6 +68,7 @@ export class ProcessStatsSampler {
   private readonly procRoot: string;
   private readonly pids: () => Iterable<number>;
   private readonly maxProcesses: number;
+  private readonly admit: (pid: number, processStartNs: number) => boolean;
   private readonly time = { hi: 0, lo: 0 };
 
   constructor(options: ProcessStatsOptions) {
@@ -71,6 +78,7 @@ export class ProcessStatsSampler {
     this.procRoot = options.procRoot ?? DEFAULTS.procRoot;
     this.pids = options.pids ?? (() => listProcPids(this.procRoot));
     this.maxProcesses = options.maxProcesses ?? DEFAULTS.maxProcesses;
+    this.admit = options.admit ?? (() => true);
   }
 
   /** Samples every process once, stamped `nowNs` (monotonic). Returns the rows written. */
@@ -97,23 +105,21 @@ export class ProcessStatsSampler {
 
   private sampleOne(pid: number): boolean {
     const dir = `${this.procRoot}/${pid}`;
-    let statText: string;
-    let statusText: string;
-    let ioText: string;
-    try {
-      statText = readFileSync(`${dir}/stat`, 'latin1');
-      statusText = readFileSync(`${dir}/status`, 'latin1');
-      ioText = readFileSync(`${dir}/io`, 'latin1');
-    } catch (error) {
-      // A process that exited between listing and reading is not a loss.
-      const code = (error as NodeJS.ErrnoException).code;
-      this.counters.inc(code === 'ENOENT' || code === 'ESRCH' ? 'process_stats_exited' : 'process_stats_dropped.unreadable');
+    const statText = this.read(`${dir}/stat`);
+    if (statText === undefined) return false;
+    const stat = parseProcStat(statText);
+    if (stat === undefined) {
+      this.counters.inc('process_stats_dropped.parse_error');
       return false;
     }
-    const stat = parseProcStat(statText);
+    if (!this.admit(pid, stat.startTicks * NS_PER_TICK)) return false;
+    const statusText = this.read(`${dir}/status`);
+    if (statusText === undefined) return false;
+    const ioText = this.read(`${dir}/io`);
+    if (ioText === undefined) return false;
     const status = parseProcStatus(statusText);
     const io = parseProcIo(ioText);
-    if (stat === undefined || status === undefined || io === undefined) {
+    if (status === undefined || io === undefined) {
       this.counters.inc('process_stats_dropped.parse_error');
       return false;
     }
@@ -133,5 +139,17 @@ export class ProcessStatsSampler {
     w.setInt(C.writeBytes, io.writeBytes);
     this.store.commit(processStats.name);
     return true;
+  }
+
+  /** A procfs file's text, or undefined (counted) when it cannot be read. */
+  private read(path: string): string | undefined {
+    try {
+      return readFileSync(path, 'latin1');
+    } catch (error) {
+      // A process that exited between listing and reading is not a loss.
+      const code = (error as NodeJS.ErrnoException).code;
+      this.counters.inc(code === 'ENOENT' || code === 'ESRCH' ? 'process_stats_exited' : 'process_stats_dropped.unreadable');
+      return undefined;
+    }
   }
 }
