@@ -15,6 +15,10 @@
 //   detachTls(handle) -> detaches every TLS probe (the Collector's `tls` source
 //       was turned off: a uprobe traps on every call even when rows are
 //       dropped); returns the probes detached.
+//   watchFds(handle, Uint32Array) -> lists (tgid, fd) pairs, flat, as TCP
+//       connections to adopt on their next read or write (socket_fds: the
+//       connections open when the agent started); returns how many were
+//       written (the map is an LRU: more than it holds push older ones out).
 //   close(handle)     -> detaches and frees; safe to call twice.
 // Batch-oriented on purpose: one call moves many records, no per-event callback
 // into JavaScript. All calls must come from the thread that opened the handle.
@@ -155,6 +159,19 @@ class Handle : public Napi::ObjectWrap<Handle> {
     tls_links_.insert(tls_links_.end(), attached.begin(), attached.end());
     tls_targets_++;
     return attached.size();
+  }
+
+  size_t WatchFds(const uint32_t* pairs, size_t count) {
+    if (!skel_) return 0;
+    const int map = bpf_map__fd(skel_->maps.socket_fds);
+    const uint8_t kind = 2;  // SOCKET_FD_TCP in socket_trace.bpf.c
+    size_t written = 0;
+    for (size_t i = 0; i + 1 < count; i += 2) {
+      const uint64_t key = (static_cast<uint64_t>(pairs[i]) << 32) | pairs[i + 1];
+      // BPF_NOEXIST: an fd the kernel side already noted (a connected UDP socket) keeps its kind.
+      if (bpf_map_update_elem(map, &key, &kind, BPF_NOEXIST) == 0) written++;
+    }
+    return written;
   }
 
   size_t DetachTls() {
@@ -346,6 +363,7 @@ class WispBpf : public Napi::Addon<WispBpf> {
                               InstanceMethod("connStats", &WispBpf::ConnStats),
                               InstanceMethod("attachTls", &WispBpf::AttachTls),
                               InstanceMethod("detachTls", &WispBpf::DetachTls),
+                              InstanceMethod("watchFds", &WispBpf::WatchFds),
                               InstanceMethod("close", &WispBpf::Close),
                           });
     exports.Set("maxCaptureBytesLimit", Napi::Number::New(env, WISP_MAX_CAPTURE_BYTES));
@@ -410,6 +428,17 @@ class WispBpf : public Napi::Addon<WispBpf> {
       throw Napi::TypeError::New(info.Env(), "attachTls: expected a file path string");
     }
     size_t n = handle->AttachTls(info.Env(), info[1].As<Napi::String>().Utf8Value());
+    return Napi::Number::New(info.Env(), static_cast<double>(n));
+  }
+
+  Napi::Value WatchFds(const Napi::CallbackInfo& info) {
+    Handle* handle = HandleOf(info);
+    if (info.Length() < 2 || !info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+      throw Napi::TypeError::New(info.Env(), "watchFds: expected a Uint32Array of (tgid, fd) pairs");
+    }
+    Napi::Uint32Array pairs = info[1].As<Napi::Uint32Array>();
+    size_t n = handle->WatchFds(pairs.Data(), pairs.ElementLength());
     return Napi::Number::New(info.Env(), static_cast<double>(n));
   }
 

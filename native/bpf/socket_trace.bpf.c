@@ -19,9 +19,11 @@
  *   backends) or SCM_RIGHTS, and connections opened before attach.
  *
  * Caveats (by design, documented for the tracker):
- * - An untracked fd used only with read/write/readv/writev is not adopted
- *   (looking up the socket of every file read would tax the whole host):
- *   such connections opened before attach, or inherited, stay invisible.
+ * - An untracked fd used only with read/write/readv/writev is adopted only
+ *   when user space listed it in socket_fds (TCP connections open when the
+ *   agent started); looking up the socket of every file read would tax the
+ *   whole host. Inherited later over fork and used with read/write only, a
+ *   connection stays invisible.
  * - An adopted connection whose first seen bytes are mid-message matches no
  *   protocol and stays untraced (counted as connNotTraced).
  * - close_range(), dup2() over a tracked fd, io_uring I/O are not hooked; a
@@ -166,16 +168,22 @@ struct {
 } stats SEC(".maps");
 
 /*
- * Connected UDP sockets (tgid << 32 | fd), noted at connect(): their
- * read/write/readv/writev may carry datagrams. LRU: an fd closed in a way we
- * do not hook ages out instead of leaking.
+ * Untracked socket fds (tgid << 32 | fd) whose read/write/readv/writev are
+ * worth a look (the datagram path, exit_dgram): connected UDP sockets, noted
+ * at connect(), whose reads and writes may carry datagrams; and TCP
+ * connections user space found open when the agent started (SOCKET_FD_TCP,
+ * the addon's watchFds), adopted on their first read or write like a
+ * recv/send on an untracked socket is. LRU: an fd closed in a way we do not
+ * hook ages out instead of leaking.
  */
+#define SOCKET_FD_UDP 1
+#define SOCKET_FD_TCP 2
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 32768);
 	__type(key, __u64);
 	__type(value, __u8);
-} udp_socks SEC(".maps");
+} socket_fds SEC(".maps");
 
 /* DGRAM record under construction; twice the cap for the same reason as data_scratch. */
 struct dgram_scratch {
@@ -307,8 +315,8 @@ static __always_inline void open_conn(__u32 fd, __u16 role)
 	if (type == SOCK_DGRAM && protocol == IPPROTO_UDP && role == WISP_ROLE_CLIENT) {
 		/* connect() on UDP: later read/write on the fd may be datagrams. */
 		__u64 udp_key = conn_key(tgid, fd);
-		__u8 one = 1;
-		bpf_map_update_elem(&udp_socks, &udp_key, &one, BPF_ANY);
+		__u8 kind = SOCKET_FD_UDP;
+		bpf_map_update_elem(&socket_fds, &udp_key, &kind, BPF_ANY);
 		return;
 	}
 	if (type != SOCK_STREAM || protocol != IPPROTO_TCP)
@@ -887,12 +895,16 @@ static __always_inline int exit_dgram(const struct syscall_args *a, long ret)
 		/*
 		 * A TCP socket this process did not accept or connect: inherited
 		 * over fork (postgres and dnsmasq serve each connection in a child)
-		 * or opened before the programs were attached. Adopt it; its
-		 * bytes take the stream path from here on.
+		 * or opened before the programs were attached (found by a
+		 * recv/send, or by a read/write when user space listed it in
+		 * socket_fds). Adopt it; its bytes take the stream path from here
+		 * on.
 		 */
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 		if (track_conn(tgid, a->fd, sk, family, WISP_ROLE_UNKNOWN))
 			return 0;
+		__u64 key = conn_key(tgid, a->fd);
+		bpf_map_delete_elem(&socket_fds, &key); /* tracked now: conns answers for it */
 		stat_inc(WISP_STAT_CONN_ADOPTED);
 		return EXIT_DGRAM_ADOPTED;
 	}
@@ -1010,7 +1022,7 @@ static __always_inline int enter_data(__u32 fd, __u64 buf, __u64 iovcnt, __u16 s
 	if (syscall == WISP_SYS_SENDMMSG || syscall == WISP_SYS_RECVMMSG ||
 	    !bpf_map_lookup_elem(&conns, &key)) {
 		/* Not a tracked TCP connection: maybe UDP datagrams. */
-		if (!is_socket_syscall(syscall) && !bpf_map_lookup_elem(&udp_socks, &key))
+		if (!is_socket_syscall(syscall) && !bpf_map_lookup_elem(&socket_fds, &key))
 			return 0;
 		pending = PENDING_DGRAM;
 	}
@@ -1144,11 +1156,11 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u32 fd = ctx->args[0];
 	__u64 key = conn_key(tgid, fd);
+	/* A connected UDP socket, or an adopted pre-existing TCP connection, maybe. */
+	bpf_map_delete_elem(&socket_fds, &key);
 	struct conn_info *conn = bpf_map_lookup_elem(&conns, &key);
-	if (!conn) {
-		bpf_map_delete_elem(&udp_socks, &key); /* a connected UDP socket, maybe */
+	if (!conn)
 		return 0;
-	}
 	emit_close(tgid, fd, conn, 0);
 	bpf_map_delete_elem(&conns, &key);
 	return 0;

@@ -7,6 +7,7 @@ import { dnsEvents } from '../tables/dns-events.ts';
 import { redisEvents } from '../tables/redis-events.ts';
 import type { SocketEventSink } from './bpf/events.ts';
 import { SocketTracer } from './bpf/socket-tracer.ts';
+import { findOpenConnections } from './bpf/open-connections.ts';
 import { TlsTargets } from './bpf/tls-targets.ts';
 import { EpochClock } from './clock.ts';
 import { ConnectionTracker } from './conn/connection-tracker.ts';
@@ -123,6 +124,8 @@ export class Agent {
   private tracer: SocketTracer | undefined;
   /** Files carrying OpenSSL that the TLS uprobes are attached to (capture on). */
   private tlsTargets: TlsTargets | undefined;
+  /** What watchOpenConnections found at start, for /metrics. */
+  private readonly openConnections = { watched: 0, truncated: 0 };
   private drainTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -219,6 +222,7 @@ export class Agent {
         mode: 'full',
       });
       this.syncTlsProbes();
+      this.watchOpenConnections(this.tracer);
     }
     try {
       const address = await this.server.start();
@@ -333,11 +337,26 @@ export class Agent {
     }, delayMs);
   }
 
+  /**
+   * TCP connections already open when the agent started: the kernel adopts
+   * them on their next read or write (src/agent/bpf/open-connections.ts).
+   * After the programs are attached, so none opened meanwhile is missed.
+   */
+  private watchOpenConnections(tracer: SocketTracer): void {
+    const started = performance.now();
+    const { pairs, truncated } = findOpenConnections({ selfPid: process.pid });
+    this.openConnections.watched = tracer.watchFds(pairs);
+    this.openConnections.truncated = truncated;
+    this.log.info({ connections: this.openConnections.watched, truncated, ms: Math.round(performance.now() - started) }, 'watching connections open before start');
+  }
+
   /** Agent-level counters for /metrics. */
   private agentCounters(): Record<string, number> {
     const tls = this.tlsTargets?.counters;
     return {
       cpu_throttled_ms: Math.round(this.throttledMs),
+      open_connections_watched: this.openConnections.watched,
+      open_connections_truncated: this.openConnections.truncated,
       // Zero while the tls source is off (no probes attached).
       tls_targets_attached: tls?.attached ?? 0,
       tls_targets_failed: tls?.attachFailed ?? 0,

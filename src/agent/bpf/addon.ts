@@ -71,6 +71,9 @@ export interface WispBpfAddon {
    * the probes attached. Throws naming the function and file (e.g. "attach
    * uprobe SSL_read_ex in /x: No such file or directory"), attaching nothing. */
   attachTls(handle: NativeHandle, path: string): number;
+  /** Lists (tgid, fd) pairs, flat, as TCP connections to adopt on their next
+   * read or write (open before the agent started); returns how many were written. */
+  watchFds(handle: NativeHandle, pairs: Uint32Array): number;
   /** Detaches every TLS uprobe attachTls set; returns how many. */
   detachTls(handle: NativeHandle): number;
   /** Detaches and frees; safe to call more than once. */

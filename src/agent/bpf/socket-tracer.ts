@@ -140,6 +140,16 @@ export class SocketTracer {
     this.#addon.attachTls(this.#handle, path);
   }
 
+  /**
+   * Has the kernel adopt these TCP connections on their next read or write,
+   * like a recv/send on an untracked socket (open-connections.ts); `pairs`
+   * is (tgid, fd) flat. Returns how many were noted.
+   */
+  watchFds(pairs: Uint32Array): number {
+    if (this.#handle === undefined || pairs.length === 0) return 0;
+    return this.#addon.watchFds(this.#handle, pairs);
+  }
+
   /** Detaches every TLS uprobe (none left trapping SSL calls). */
   detachTls(): void {
     if (this.#handle !== undefined) this.#addon.detachTls(this.#handle);
