@@ -204,7 +204,10 @@ export class Agent {
       ...(options.authorize && { authorize: options.authorize }),
       listen: this.options.listen,
       nowNs: () => this.clock.nowNs(),
-      metrics: () => renderMetrics({ store: this.store, rollups: this.retention.stats(), tracker: this.tracker.stats(), kernel: this.tracer?.counters() ?? {}, agent: this.agentCounters() }) + this.exports.renderMetrics(),
+      metrics: () => {
+        const own = renderMetrics({ store: this.store, rollups: this.retention.stats(), tracker: this.tracker.stats(), kernel: this.tracer?.counters() ?? {}, agent: this.agentCounters() });
+        return own + this.exports.renderMetrics(own);
+      },
     });
   }
 

@@ -138,7 +138,12 @@ export interface PlanExport {
       tls?: { secret?: { namespace: string; name: string }; serverName?: string; insecureSkipVerify?: boolean };
       compression?: string; timeoutMs?: number;
     } }
-    | { prometheus: Record<string, never> };
+    | { prometheus: {
+      /** Script sources: gauges are named <metricPrefix>_<column> (default wisp_<pipeline name>). */
+      metricPrefix?: string;
+      /** Script sources: most series served (default 2000). */
+      maxSeries?: number;
+    } };
   batch: { maxItems?: number; timeoutMs?: number };
   queue: { maxItems?: number; maxBytes?: number };
   retry: { initialIntervalMs?: number; maxIntervalMs?: number; maxElapsedTimeMs?: number };

@@ -100,7 +100,7 @@ export interface ExportPipelineSpec {
       compression?: string;
       timeout?: string;
     };
-    prometheus?: Record<string, unknown>;
+    prometheus?: { path?: string; metricPrefix?: string; maxSeries?: number };
   };
   batch?: { maxItems?: number; timeout?: string };
   queue?: { maxItems?: number; maxBytes?: string | number };

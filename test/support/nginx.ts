@@ -76,6 +76,8 @@ http {
     root ${root};
     location = /echo-status { return 418 "teapot\\n"; }
     location = /no-content { return 204; }
+    location = /server-error { return 500 "broken\\n"; }
+    location = /unavailable { return 503 "busy\\n"; }
   }
 }
 `);

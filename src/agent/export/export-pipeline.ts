@@ -6,7 +6,7 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { Logger } from 'pino';
 import type { PlanExport } from '../../common/agent-plan.ts';
-import { compileScript, executeLocal, type TableSource } from '../../query/index.ts';
+import { compileScript, executeLocal, QueryError, type CompiledQuery, type QueryResult, type TableSource } from '../../query/index.ts';
 import { encodeRequest, encodeResource, type EncodedChunk } from './otlp.encoding.ts';
 import { createTransport, type FailureReason, type OtlpTransport, type Signal, type TransportOptions } from './otlp.transport.ts';
 import { ProtoWriter } from './protobuf.writer.ts';
@@ -15,6 +15,8 @@ import {
 } from './red.metrics.ts';
 import { encodeHttpSpans, encodeMappedSpans, SpanSink, type ResourceResolver, type RowRange, type SpanMapping } from './span.encoder.ts';
 import { TableCursor } from './table-cursor.ts';
+import { compileTableFilter } from './table-filter.ts';
+import { defaultMetricPrefix, planScriptMetrics, ScriptMetrics } from './script.metrics.ts';
 import { ProcessMetrics } from './process.metrics.ts';
 
 /** A process without a process_stats sample for this long has exited: its series end. */
@@ -48,6 +50,8 @@ export type SecretReader = (namespace: string, name: string) => Promise<Readonly
 export interface PipelineStatus {
   key: string;
   rowsRead: number;
+  /** Rows of a filtered table source the filter did not keep (not part of rowsRead: never meant to leave). */
+  rowsFiltered: number;
   itemsExported: number;
   itemsRetried: number;
   dropped: Record<string, number>;
@@ -83,8 +87,9 @@ interface QueueItem {
 }
 
 type SourceKind =
-  | { kind: 'httpSpans' } | { kind: 'dbSpans' } | { kind: 'tableSpans'; table: string; mapping: SpanMapping }
-  | { kind: 'scriptSpans'; script: string } | { kind: 'httpMetrics' } | { kind: 'processMetrics' } | { kind: 'invalid'; message: string };
+  | { kind: 'httpSpans' } | { kind: 'dbSpans' } | { kind: 'tableSpans'; table: string; mapping: SpanMapping; filter?: CompiledQuery }
+  | { kind: 'scriptSpans'; script: string } | { kind: 'scriptMetrics'; script: string; metrics: ScriptMetrics }
+  | { kind: 'httpMetrics' } | { kind: 'processMetrics' } | { kind: 'invalid'; message: string };
 
 export class ExportPipeline {
   readonly key: string;
@@ -120,9 +125,9 @@ export class ExportPipeline {
     this.key = options.plan.key;
     this.startNs = options.nowNs();
     this.cursors = new Map(options.cursors);
-    this.status = { key: this.key, rowsRead: 0, itemsExported: 0, itemsRetried: 0, dropped: {}, queuedItems: 0, queuedBytes: 0, requests: { ok: 0, failed: 0 } };
+    this.status = { key: this.key, rowsRead: 0, rowsFiltered: 0, itemsExported: 0, itemsRetried: 0, dropped: {}, queuedItems: 0, queuedBytes: 0, requests: { ok: 0, failed: 0 } };
     this.source = resolveSource(options.plan, options.source);
-    this.signal = this.source.kind === 'httpMetrics' || this.source.kind === 'processMetrics' ? 'metrics' : 'traces';
+    this.signal = this.source.kind === 'httpMetrics' || this.source.kind === 'processMetrics' || this.source.kind === 'scriptMetrics' ? 'metrics' : 'traces';
     if (this.source.kind === 'httpMetrics') {
       this.histograms.push(
         new HistogramSet(HTTP_SERVER_DURATION, DEFAULTS.maxSeries), new HistogramSet(HTTP_CLIENT_DURATION, DEFAULTS.maxSeries),
@@ -185,10 +190,20 @@ export class ExportPipeline {
     };
   }
 
-  /** Histograms for a Prometheus scrape (prometheus destination only). */
-  renderPrometheus(lines: string[]): void {
+  /**
+   * Series for a Prometheus scrape (prometheus destination only). `taken`:
+   * metric names already in this scrape; a script's gauge that would repeat
+   * one is left out and reported (MetricNameConflict).
+   */
+  renderPrometheus(lines: string[], taken: Set<string>): void {
+    const start = lines.length;
     for (const histogram of this.histograms) histogram.renderPrometheus(lines, '');
     if (this.source.kind === 'processMetrics') this.processes.renderPrometheus(lines);
+    for (let i = start; i < lines.length; i++) if (lines[i]!.startsWith('# TYPE ')) taken.add(lines[i]!.split(' ')[2]!);
+    if (this.source.kind === 'scriptMetrics') {
+      const clashes = this.source.metrics.renderPrometheus(lines, taken);
+      if (clashes.length > 0) this.fail('MetricNameConflict', `metric ${clashes.join(', ')} of ${this.key} is already served on this agent; set destination.prometheus.metricPrefix`);
+    }
   }
 
   /** One read: new rows → items → queue (or, for prometheus, into the served histograms). Never throws. */
@@ -209,11 +224,13 @@ export class ExportPipeline {
           }
           break;
         case 'tableSpans': {
-          const { mapping } = this.source;
-          this.readSpans(this.source.table, (batch, rows, sink) => encodeMappedSpans(batch, rows, mapping, this.options.resources, sink, this.options.agentResource));
+          const { mapping, filter } = this.source;
+          if (filter) this.readFilteredSpans(this.source.table, filter, mapping);
+          else this.readSpans(this.source.table, (batch, rows, sink) => encodeMappedSpans(batch, rows, mapping, this.options.resources, sink, this.options.agentResource));
           break;
         }
         case 'scriptSpans': this.readScript(this.source.script); break;
+        case 'scriptMetrics': this.readScriptMetrics(this.source.script, this.source.metrics); break;
         case 'httpMetrics': this.readRedMetrics(); break;
         case 'processMetrics': this.readProcessMetrics(); break;
       }
@@ -266,7 +283,63 @@ export class ExportPipeline {
     }
   }
 
-  private readScript(script: string): void {
+  /**
+   * Table rows where the compiled filter (table-filter.ts) holds, as spans.
+   * The unread rows are run through the query executor in one go and marked
+   * read whatever the filter kept: rowsRead counts the rows kept, rowsFiltered
+   * the others. With overflow block only as many rows as the queue has room
+   * for are read (a filter keeps at most as many as it reads).
+   */
+  private readFilteredSpans(table: string, filter: CompiledQuery, mapping: SpanMapping): void {
+    const source = this.options.source;
+    if (!source.getTable(table)) {
+      this.fail('TableNotFound', `table ${table} is not produced by this agent`);
+      return;
+    }
+    const cursor = this.cursor(table);
+    const taken: Array<{ batch: RecordBatch; to: number }> = [];
+    const slices: RecordBatch[] = [];
+    let rows = 0;
+    let room = this.plan.overflow === 'block' ? this.room() : Number.POSITIVE_INFINITY;
+    for (const { batch, from } of cursor.next(source)) {
+      const to = Math.min(batch.numRows, from + room);
+      if (to <= from) break;
+      room -= to - from;
+      rows += to - from;
+      taken.push({ batch, to });
+      slices.push(from > 0 || to < batch.numRows ? batch.slice(from, to) : batch);
+    }
+    if (rows === 0) return;
+    const view: TableSource = {
+      listTables: () => source.listTables(),
+      getTable: (name) => source.getTable(name),
+      scan: (name) => (name === table ? slices : []),
+    };
+    let result: QueryResult;
+    try {
+      result = executeLocal(filter, view, { maxOutputRows: rows });
+    } catch (error) {
+      // The rows stay unread: the next run (or a fixed filter) reads them.
+      this.fail('FilterFailed', `run filter of ${this.key}: ${(error as Error).message}`);
+      return;
+    }
+    for (const { batch, to } of taken) cursor.markRead(batch, to);
+    const sink = new SpanSink(this.batchMaxItems);
+    let kept = 0;
+    for (const batch of result.outputs[0]?.table.batches ?? []) {
+      kept += encodeMappedSpans(batch, { from: 0, to: batch.numRows }, mapping, this.options.resources, sink, this.options.agentResource);
+    }
+    this.status.rowsRead += kept;
+    this.status.rowsFiltered += rows - kept;
+    for (const chunk of sink.finish()) this.enqueue(chunk);
+  }
+
+  /**
+   * Runs a script over a view of the store that shows only rows not read
+   * before, and marks them read when it succeeded. On failure (ScriptFailed)
+   * the rows stay unread and the result is undefined.
+   */
+  private runScript(script: string): QueryResult | undefined {
     const fresh = new Map<string, RecordBatch[]>();
     /** Batches handed to the script, to mark read once it succeeded. */
     const taken: Array<[TableCursor, RecordBatch]> = [];
@@ -302,9 +375,15 @@ export class ExportPipeline {
     } catch (error) {
       // The rows stay unread: a fixed script (a new plan) reads them.
       this.fail('ScriptFailed', `run script of ${this.key}: ${(error as Error).message}`);
-      return;
+      return undefined;
     }
     for (const [cursor, batch] of taken) cursor.markRead(batch);
+    return result;
+  }
+
+  private readScript(script: string): void {
+    const result = this.runScript(script);
+    if (!result) return;
     const mapping = scriptMapping(this.plan);
     for (const output of result.outputs) {
       const sink = new SpanSink(this.batchMaxItems);
@@ -313,6 +392,25 @@ export class ExportPipeline {
       this.status.rowsRead += rows;
       for (const chunk of sink.finish()) this.enqueue(chunk);
     }
+  }
+
+  /**
+   * A script to a prometheus destination: each successful run replaces the
+   * served gauges (script.metrics.ts). Rows read = served + dropped
+   * (seriesLimit, duplicateSeries); nothing is queued.
+   */
+  private readScriptMetrics(script: string, metrics: ScriptMetrics): void {
+    const result = this.runScript(script);
+    if (!result) return;
+    const { rows, overSeriesLimit, duplicates } = metrics.update(result.outputs);
+    this.status.rowsRead += rows;
+    this.status.itemsExported += rows - overSeriesLimit - duplicates;
+    if (overSeriesLimit > 0) {
+      this.drop('seriesLimit', overSeriesLimit);
+      this.fail('SeriesLimit', `${this.key}: ${overSeriesLimit} rows would open series past the limit of ${metrics.maxSeries}; aggregate by fewer labels or raise destination.prometheus.maxSeries`);
+    }
+    if (duplicates > 0) this.drop('duplicateSeries', duplicates);
+    this.status.lastSuccessTime = new Date().toISOString();
   }
 
   /**
@@ -550,21 +648,37 @@ function resolveSource(plan: PlanExport, source: TableSource): SourceKind {
   if (preset === 'http-metrics') return { kind: 'httpMetrics' };
   if (preset === 'process-metrics') return { kind: 'processMetrics' };
   if (preset !== undefined) return { kind: 'invalid', message: `unknown preset ${preset}` };
-  if (plan.source.filter !== undefined) return { kind: 'invalid', message: 'source.filter is not supported yet; use a script with the filter' };
+  if (plan.source.filter !== undefined && table === undefined) return { kind: 'invalid', message: 'source.filter applies only to a table source' };
   if (table !== undefined) {
+    if ('prometheus' in plan.destination) return { kind: 'invalid', message: 'a table source exports spans (otlp); to serve numbers of a table to prometheus, use a script' };
     const spec = source.getTable(table);
     const columns = plan.source.columns ?? spec?.columns.map((c) => c.name) ?? [];
     const attributes = plan.source.attributes
       ? Object.entries(plan.source.attributes) as Array<[string, string]>
       : columns.filter((c) => c !== 'time_' && c !== 'latency').map((c): [string, string] => [c, c]);
-    return { kind: 'tableSpans', table, mapping: { fallbackName: table, attributes } };
+    const mapping = { fallbackName: table, attributes };
+    if (plan.source.filter === undefined) return { kind: 'tableSpans', table, mapping };
+    try {
+      return { kind: 'tableSpans', table, mapping, filter: compileTableFilter(table, plan.source.filter, source) };
+    } catch (error) {
+      return { kind: 'invalid', message: `compile filter: ${(error as Error).message.split('\n')[0]}` };
+    }
   }
   if (script !== undefined) {
+    let compiled: CompiledQuery;
     try {
-      compileScript(script, source);
-      return { kind: 'scriptSpans', script };
+      compiled = compileScript(script, source);
     } catch (error) {
-      return { kind: 'invalid', message: `compile script: ${(error as Error).message.split('\n')[0]}` };
+      // A QueryError prints as line:column: message.
+      return { kind: 'invalid', message: `compile script: ${(error instanceof QueryError ? error.toString() : (error as Error).message).split('\n')[0]}` };
+    }
+    if (!('prometheus' in plan.destination)) return { kind: 'scriptSpans', script };
+    const { metricPrefix, maxSeries } = plan.destination.prometheus;
+    try {
+      const outputs = planScriptMetrics(compiled.outputs, metricPrefix ?? defaultMetricPrefix(plan.key));
+      return { kind: 'scriptMetrics', script, metrics: new ScriptMetrics(outputs, { maxSeries: maxSeries ?? DEFAULTS.maxSeries, pipeline: plan.key }) };
+    } catch (error) {
+      return { kind: 'invalid', message: `script to prometheus: ${(error as Error).message}` };
     }
   }
   return { kind: 'invalid', message: 'source has neither preset, table nor script' };

@@ -132,6 +132,7 @@ export class ExportManager {
       const total = byKey.get(s.key);
       if (!total) { byKey.set(s.key, { ...s, dropped: { ...s.dropped }, requests: { ...s.requests } }); return; }
       total.rowsRead += s.rowsRead;
+      total.rowsFiltered += s.rowsFiltered;
       total.itemsExported += s.itemsExported;
       total.itemsRetried += s.itemsRetried;
       total.queuedItems += s.queuedItems;
@@ -152,8 +153,12 @@ export class ExportManager {
     return [...byKey.values()];
   }
 
-  /** Export self-metrics plus, for prometheus destinations, the exported series. */
-  renderMetrics(): string {
+  /**
+   * Export self-metrics plus, for prometheus destinations, the exported
+   * series. `preceding`: the exposition this text is appended to (its metric
+   * names are not repeated by a script's gauges).
+   */
+  renderMetrics(preceding = ''): string {
     const lines: string[] = [];
     const statuses = this.statuses();
     const label = (key: string) => `pipeline="${key.replace(/["\\\n]/g, '_')}"`;
@@ -162,6 +167,7 @@ export class ExportManager {
       for (const s of statuses) lines.push(`${name}{${label(s.key)}} ${value(s)}`);
     };
     family('wisp_export_rows_read_total', 'counter', 'Rows an export pipeline read from its source.', (s) => s.rowsRead);
+    family('wisp_export_rows_filtered_total', 'counter', 'Rows a table source\'s filter did not keep (not counted as read).', (s) => s.rowsFiltered);
     family('wisp_export_items_exported_total', 'counter', 'Items (spans, data points) the destination accepted.', (s) => s.itemsExported);
     family('wisp_export_items_retried_total', 'counter', 'Items sent again after a retryable failure.', (s) => s.itemsRetried);
     family('wisp_export_queue_items', 'gauge', 'Items waiting or in flight.', (s) => s.queuedItems);
@@ -174,7 +180,9 @@ export class ExportManager {
     for (const s of statuses) if (s.lastSuccessTime) lines.push(`wisp_export_last_success_timestamp_seconds{${label(s.key)}} ${Date.parse(s.lastSuccessTime) / 1000}`);
     lines.push('# HELP wisp_export_last_error_timestamp_seconds When the newest export error happened, with its reason (Unreachable, TLSError, Rejected, InvalidSource, …).', '# TYPE wisp_export_last_error_timestamp_seconds gauge');
     for (const s of statuses) if (s.lastErrorTime) lines.push(`wisp_export_last_error_timestamp_seconds{${label(s.key)},reason="${s.lastErrorReason ?? ''}"} ${Date.parse(s.lastErrorTime) / 1000}`);
-    for (const { pipeline } of this.pipelines.values()) if (pipeline.prometheus) pipeline.renderPrometheus(lines);
+    // Metric names already in this exposition: a script's gauge may not repeat one (Prometheus refuses the whole scrape).
+    const taken = new Set([...preceding.split('\n'), ...lines].filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]!));
+    for (const { pipeline } of this.pipelines.values()) if (pipeline.prometheus) pipeline.renderPrometheus(lines, taken);
     return `${lines.join('\n')}\n`;
   }
 }

@@ -127,7 +127,8 @@ export class HistogramSet {
   }
 }
 
-function escapeLabel(value: string): string {
+/** A Prometheus label value in text exposition: backslash, quote and newline escaped. */
+export function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 

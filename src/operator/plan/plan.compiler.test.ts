@@ -119,6 +119,22 @@ describe('plan compiler', () => {
       });
       assert.deepEqual(compiled.verdicts.map((v) => v.reason), ['UnknownPreset', 'InvalidDestination', 'InvalidDestination']);
     });
+
+    it('carries a table source\'s filter and a prometheus destination\'s metricPrefix and maxSeries to the agents', () => {
+      const compiled = compileInputs({
+        ...none,
+        exportPipelines: [
+          ep('errors', { source: { table: 'http_events', filter: 'resp_status >= 500' }, destination: otlp() }),
+          ep('paths', { source: { script: 'import px' }, destination: { prometheus: { metricPrefix: 'shop_paths', maxSeries: 50 } } }),
+          ep('plain', { source: { script: 'import px' }, destination: { prometheus: {} } }),
+        ],
+      });
+      assert.deepEqual(compiled.exports.map((e) => [e.source.filter, e.destination]), [
+        ['resp_status >= 500', { otlp: { endpoint: 'jaeger:4317', protocol: 'grpc', insecure: false } }],
+        [undefined, { prometheus: { metricPrefix: 'shop_paths', maxSeries: 50 } }],
+        [undefined, { prometheus: {} }],
+      ]);
+    });
   });
 
   describe('agent health annotations', () => {

@@ -287,7 +287,10 @@ function compileExport(ep: ExportPipeline, secretExists: PlanInputs['secretExist
       ...(tls && { tls }), ...(otlp.compression !== undefined && { compression: otlp.compression }), ...(timeoutMs !== undefined && { timeoutMs }),
     } };
   } else if (prometheus && !otlp) {
-    destination = { prometheus: {} };
+    destination = { prometheus: {
+      ...(prometheus.metricPrefix !== undefined && { metricPrefix: prometheus.metricPrefix }),
+      ...(prometheus.maxSeries !== undefined && { maxSeries: prometheus.maxSeries }),
+    } };
   } else {
     return { reason: Reason.InvalidDestination, message: 'spec.destination: set exactly one of otlp or prometheus' };
   }

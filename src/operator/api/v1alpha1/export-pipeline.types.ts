@@ -30,9 +30,9 @@ const oneOf = (fields: readonly string[]): string => `${fields.map((f) => `(has(
 
 export const exportSource = s.object({
   preset: s.enum(EXPORT_PRESETS, { description: `A named source: ${EXPORT_PRESETS.join(', ')}.` }),
-  script: s.string({ description: 'A PxL script; each px.display output is exported.', minLength: 1, maxLength: 65536 }),
+  script: s.string({ description: 'A PxL script; each px.display output is exported (as spans to otlp, as gauges to prometheus).', minLength: 1, maxLength: 65536 }),
   table: s.string({ description: 'Export rows of this table as they are.', pattern: IDENTIFIER_PATTERN, minLength: 1, maxLength: 63 }),
-  filter: s.string({ description: 'With table: a PxL boolean expression over its columns (resp_status >= 500).', minLength: 1, maxLength: 4096 }),
+  filter: s.string({ description: 'With table: a PxL boolean expression over its columns (resp_status >= 500); columns by bare name or as df.<column>, px functions allowed. Only rows where it is true are exported.', minLength: 1, maxLength: 4096 }),
   columns: s.array(s.string({ description: 'A column name.', pattern: IDENTIFIER_PATTERN, maxLength: 63 }), {
     description: 'With table: columns to export. Absent: every column.', maxItems: 64, listType: 'set',
   }),
@@ -75,7 +75,18 @@ export const otlpDestination = s.object({
 
 export const prometheusDestination = s.object({
   path: s.string({ description: 'HTTP path of the scrape endpoint on each agent\'s listen address.', default: '/metrics', pattern: '^/[-a-zA-Z0-9_./]*$', maxLength: 256 }),
-}, { description: 'Serve the rows as metrics for Prometheus to scrape (metric sources only).' });
+  metricPrefix: s.string({
+    description: 'With a script source: each int64/float64 output column becomes a gauge named <metricPrefix>_<column>. Absent: wisp_<pipeline name> (non-alphanumerics as _).',
+    pattern: '^[a-zA-Z_:][a-zA-Z0-9_:]*$', minLength: 1, maxLength: 128,
+  }),
+  maxSeries: s.integer({
+    description: 'With a script source: most series served by each agent; rows past it are dropped (reason seriesLimit).', default: 2000, minimum: 1, maximum: 100_000,
+  }),
+}, {
+  description: 'Serve the rows as metrics for Prometheus to scrape (metric presets or a script). A script\'s rows become gauges: '
+    + 'int64/float64 columns are values (<metricPrefix>_<column>), string, uint128 and boolean columns are labels, time_ is ignored; '
+    + 'each run replaces the served series. A script output without a numeric column is InvalidSource.',
+});
 
 export const exportDestination = s.object({
   otlp: otlpDestination,
@@ -113,8 +124,8 @@ export const exportPipelineSpec = s.object({
   message: 'queue.maxItems must be at least batch.maxItems',
   fieldPath: '.queue.maxItems',
 }, {
-  rule: '!has(self.destination.prometheus) || !has(self.source.preset) || self.source.preset in [\'http-metrics\', \'process-metrics\']',
-  message: 'prometheus serves metrics: use a metrics preset (http-metrics, process-metrics), a script or a table',
+  rule: '!has(self.destination.prometheus) || has(self.source.script) || (has(self.source.preset) && self.source.preset in [\'http-metrics\', \'process-metrics\'])',
+  message: 'prometheus serves metrics: use a metrics preset (http-metrics, process-metrics) or a script',
   fieldPath: '.destination.prometheus',
 });
 export type ExportPipelineSpec = Infer<typeof exportPipelineSpec>;
