@@ -14,7 +14,7 @@ import type { Chunk } from './expression.evaluator.ts';
 import { GroupTable } from './group.table.ts';
 import type { AggregateNode, AggregateSpec, PlanColumn } from './plan.ts';
 import { TDigest } from './tdigest.ts';
-import { int64ToFloat, utf8FromStrings, vectorStringAt, type StringVector, type Vector } from './vector.ts';
+import { gather, int64ToFloat, int64ToFloatAt, utf8FromStrings, vectorStringAt, type StringVector, type Vector } from './vector.ts';
 
 /** The output type of an aggregate. */
 export function aggregateResultType(spec: Pick<AggregateSpec, 'fn' | 'inputType'>): ColumnType {
@@ -69,10 +69,12 @@ function growBytes(array: Uint8Array<ArrayBuffer>, size: number): Uint8Array<Arr
 }
 
 interface Accumulator {
+  /** Whether update takes `rows` (a selection over `input`); others get the selected rows gathered. */
+  readonly selective?: boolean;
   /** Makes room for `groups` groups. */
   ensure(groups: number): void;
-  /** Folds input rows in. */
-  update(groups: Int32Array, length: number, input: Vector): void;
+  /** Folds input rows in: row i (< length) of group groups[i] is input row rows[i] with `rows`, else i. */
+  update(groups: Int32Array, length: number, input: Vector, rows?: Int32Array): void;
   /** Folds partial-state rows in. */
   merge(groups: Int32Array, length: number, partials: readonly Vector[]): void;
   partial(groups: number): Vector[];
@@ -100,6 +102,7 @@ function floatVector(values: Float64Array, groups: number): Vector {
 }
 
 class CountAccumulator implements Accumulator {
+  readonly selective = true;
   #counts = new Float64Array(16);
   ensure(groups: number): void { this.#counts = growFloat(this.#counts, groups); }
   update(groups: Int32Array, length: number): void {
@@ -228,18 +231,85 @@ class AnyAccumulator implements Accumulator {
   }
 }
 
+/**
+ * Row indexes of a chunk ordered by group (a counting sort), so each group's
+ * rows are handed to its state in one call: rows[starts[k]] … rows[starts[k + 1] − 1]
+ * belong to group touched[k]. Buffers are reused from chunk to chunk.
+ */
+export class GroupRuns {
+  rows = new Int32Array(0);
+  /** The groups present in the chunk, in order of first appearance. */
+  touched = new Int32Array(0);
+  touchedCount = 0;
+  starts = new Int32Array(1);
+  /** Per group: its row count, then its next write position (all zero between chunks). */
+  #cursor = new Int32Array(0);
+
+  build(groups: Int32Array, length: number, groupCount: number): void {
+    if (this.#cursor.length < groupCount) this.#cursor = new Int32Array(Math.max(groupCount, 2 * this.#cursor.length));
+    if (this.rows.length < length) {
+      this.rows = new Int32Array(length);
+      this.touched = new Int32Array(length);
+      this.starts = new Int32Array(length + 1);
+    }
+    const cursor = this.#cursor;
+    const touched = this.touched;
+    let touchedCount = 0;
+    for (let i = 0; i < length; i++) {
+      const g = groups[i] as number;
+      const c = cursor[g] as number;
+      if (c === 0) touched[touchedCount++] = g;
+      cursor[g] = c + 1;
+    }
+    const starts = this.starts;
+    let at = 0;
+    for (let k = 0; k < touchedCount; k++) {
+      const g = touched[k] as number;
+      starts[k] = at;
+      const c = cursor[g] as number;
+      cursor[g] = at;
+      at += c;
+    }
+    starts[touchedCount] = at;
+    const rows = this.rows;
+    for (let i = 0; i < length; i++) {
+      const g = groups[i] as number;
+      const to = cursor[g] as number;
+      rows[to] = i;
+      cursor[g] = to + 1;
+    }
+    for (let k = 0; k < touchedCount; k++) cursor[touched[k] as number] = 0;
+    this.touchedCount = touchedCount;
+  }
+}
+
 class QuantilesAccumulator implements Accumulator {
+  readonly selective = true;
+  /** One digest per group, created on its first row (a TDigest allocates its buffers lazily too). */
   readonly #digests: TDigest[] = [];
+  readonly #runs = new GroupRuns();
   /** int64 inputs as floats (reused per chunk). */
   #floats = new Float64Array(0);
   ensure(groups: number): void { while (this.#digests.length < groups) this.#digests.push(new TDigest()); }
-  update(groups: Int32Array, length: number, input: Vector): void {
+  update(groups: Int32Array, length: number, input: Vector, selection?: Int32Array): void {
     const digests = this.#digests;
+    const runs = this.#runs;
+    runs.build(groups, length, digests.length);
+    const { rows, touched, starts } = runs;
     let values: Float64Array;
-    if (input.storage === 'bigint') values = int64ToFloat(input.values, length, this.#floats = growFloat(this.#floats, length));
-    else if (input.storage === 'float') values = input.values;
-    else throw new Error(`aggregate: no quantiles of ${input.type}`);
-    for (let i = 0; i < length; i++) (digests[groups[i] as number] as TDigest).add(values[i] as number);
+    if (input.storage === 'bigint') {
+      // int64 → float64 of the rows read (a selection's only), then rows index `values`.
+      this.#floats = growFloat(this.#floats, length);
+      values = selection ? int64ToFloatAt(input.values, selection, length, this.#floats) : int64ToFloat(input.values, length, this.#floats);
+    } else if (input.storage === 'float') {
+      values = input.values;
+      if (selection) for (let i = 0; i < length; i++) rows[i] = selection[rows[i] as number] as number;
+    } else {
+      throw new Error(`aggregate: no quantiles of ${input.type}`);
+    }
+    for (let k = 0; k < runs.touchedCount; k++) {
+      (digests[touched[k] as number] as TDigest).addRows(values, rows, starts[k] as number, starts[k + 1] as number);
+    }
   }
   merge(groups: Int32Array, length: number, partials: readonly Vector[]): void {
     const states = partials[0] as StringVector;
@@ -282,13 +352,16 @@ export function* runAggregate(node: AggregateNode, input: Iterable<Chunk>): Gene
   for (const a of accumulators) a.ensure(table.count);
   for (const chunk of input) {
     if (chunk.length === 0) continue;
-    const groups = table.assign(groupIndexes.map((i) => chunk.vectors[i] as Vector), chunk.length);
+    const rows = chunk.selected?.rows;
+    const groups = table.assign(groupIndexes.map((i) => chunk.vectors[i] as Vector), chunk.length, chunk.selected);
     const count = table.count;
     accumulators.forEach((a, k) => {
       a.ensure(count);
       const args = (argIndexes[k] as number[]).map((i) => chunk.vectors[i] as Vector);
-      if (merging) a.merge(groups, chunk.length, args);
-      else a.update(groups, chunk.length, args[0] as Vector);
+      if (merging) a.merge(groups, chunk.length, rows ? args.map((v) => gather(v, rows)) : args);
+      else if (!rows) a.update(groups, chunk.length, args[0] as Vector);
+      else if (a.selective) a.update(groups, chunk.length, args[0] as Vector, rows);
+      else a.update(groups, chunk.length, gather(args[0] as Vector, rows));
     });
   }
   const count = table.count;

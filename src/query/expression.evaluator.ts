@@ -11,6 +11,13 @@ import { vectorStringAt, type Operand, type Scalar, type Vector } from './vector
 export interface Chunk {
   readonly length: number;
   readonly vectors: readonly Vector[];
+  /**
+   * A filtered chunk not gathered yet: its rows are rows `selected.rows` (`length`
+   * of them, ascending) of vectors that hold `selected.of` rows. Only an
+   * operator that asks runFragment for selections gets such a chunk (the
+   * aggregate, which reads the kept rows in place instead of copying them).
+   */
+  readonly selected?: { readonly rows: Int32Array; readonly of: number };
 }
 
 export type PreparedExpression = (chunk: Chunk) => Operand;

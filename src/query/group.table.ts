@@ -4,7 +4,7 @@
 // pairwise into one number key and mapped to dense group ids. Per row only
 // numbers are hashed; the only objects are one per distinct key value.
 import type { ColumnType } from '../tables/schema.ts';
-import { stringAt, utf8FromStrings, type Utf8Values, type Vector } from './vector.ts';
+import { gather, int64Words, LITTLE_ENDIAN, stringAt, utf8FromStrings, type Utf8Values, type Vector } from './vector.ts';
 
 /** Growable Int32Array. */
 export class IntList {
@@ -105,15 +105,24 @@ class BigIntKey implements KeyColumn {
     if (vector.storage !== 'bigint') throw new Error(`group by ${this.#type}: unexpected ${vector.storage} vector`);
     const values = vector.values;
     const byValue = this.#byValue;
-    // Runs of equal values (sorted times, binned times) skip the hash lookup.
-    let lastValue = 0n;
+    // Runs of equal values (sorted times, binned times) skip the hash lookup,
+    // compared as 32-bit halves (no BigInt read per row).
+    const words = LITTLE_ENDIAN ? int64Words(values) : undefined;
+    let lastLo = 0;
+    let lastHi = 0;
     let lastId = -1;
     for (let i = 0; i < length; i++) {
-      const value = values[i] as bigint;
-      if (lastId >= 0 && value === lastValue) {
-        out[i] = lastId;
-        continue;
+      let lo = 0;
+      let hi = 0;
+      if (words) {
+        lo = words[2 * i] as number;
+        hi = words[2 * i + 1] as number;
+        if (lastId >= 0 && lo === lastLo && hi === lastHi) {
+          out[i] = lastId;
+          continue;
+        }
       }
+      const value = values[i] as bigint;
       let id = byValue.get(value);
       if (id === undefined) {
         id = byValue.size;
@@ -126,8 +135,9 @@ class BigIntKey implements KeyColumn {
         this.#values[id] = value;
       }
       out[i] = id;
-      lastValue = value;
-      lastId = id;
+      lastLo = lo;
+      lastHi = hi;
+      lastId = words ? id : -1;
     }
   }
 
@@ -265,6 +275,51 @@ class PairTable {
   }
 }
 
+/** Prefixes a PairCache holds (one Int32Array pair of this size at most per key level). */
+const CACHE_PREFIXES = 1 << 16;
+
+/**
+ * The pairs (prefix, id) of one id value, prefix → pair id, without a hash:
+ * valid while the second key column keeps that id (runs of binned or sorted
+ * times), with every other prefix in between (e.g. (service, 10 s bin): the
+ * services interleave, the bin holds for thousands of rows). Entries are
+ * stamped with an epoch that changes with the id, so a change costs nothing.
+ */
+class PairCache {
+  /** Per prefix: the pair id, valid where stamps[prefix] === epoch. */
+  next = new Int32Array(256);
+  stamps = new Int32Array(256);
+  epoch = 1;
+  /** The id the entries are for. */
+  id = -1;
+
+  /** Starts caching pairs of `id` (every entry stamped before goes stale). */
+  reset(id: number): void {
+    this.id = id;
+    if (++this.epoch === 0x40000000) {
+      this.stamps.fill(0);
+      this.epoch = 1;
+    }
+  }
+
+  /** Caches (prefix, the current id) → next; prefixes past CACHE_PREFIXES are not cached. */
+  set(prefix: number, next: number): void {
+    if (prefix >= this.stamps.length) {
+      if (prefix >= CACHE_PREFIXES) return;
+      let capacity = this.stamps.length;
+      while (capacity <= prefix) capacity *= 2;
+      const stamps = new Int32Array(capacity);
+      stamps.set(this.stamps);
+      const nexts = new Int32Array(capacity);
+      nexts.set(this.next);
+      this.stamps = stamps;
+      this.next = nexts;
+    }
+    this.stamps[prefix] = this.epoch;
+    this.next[prefix] = next;
+  }
+}
+
 /**
  * Assigns dense group ids (0, 1, … in order of first appearance) to rows by
  * the values of their key columns. With no key columns every row is group 0,
@@ -274,14 +329,20 @@ export class GroupTable {
   readonly #keys: KeyColumn[];
   /** levels[c - 1]: (id of the prefix up to column c − 1, id in column c) → id of the prefix up to c. */
   readonly #levels: PairTable[] = [];
+  readonly #caches: PairCache[] = [];
   /** Per key column: the column-local id of each group. */
   readonly #groupKeyIds: IntList[];
   #count: number;
   #scratch: Int32Array[] = [];
+  /** assign's result, reused: valid until the next assign. */
+  #groups = new Int32Array(0);
 
   constructor(types: readonly ColumnType[]) {
     this.#keys = types.map(keyColumn);
-    for (let c = 1; c < types.length; c++) this.#levels.push(new PairTable());
+    for (let c = 1; c < types.length; c++) {
+      this.#levels.push(new PairTable());
+      this.#caches.push(new PairCache());
+    }
     this.#groupKeyIds = types.map(() => new IntList());
     this.#count = types.length === 0 ? 1 : 0;
   }
@@ -290,16 +351,37 @@ export class GroupTable {
     return this.#count;
   }
 
-  /** The group id of each of the `length` rows of `vectors` (one per key column), creating groups as needed. */
-  assign(vectors: readonly Vector[], length: number): Int32Array {
+  /**
+   * The group id of each of the `length` rows of `vectors` (one per key
+   * column), creating groups as needed. With `selected`, the rows are rows
+   * selected.rows of vectors holding selected.of rows: with several key
+   * columns, column ids are computed for all of them (ids need not be dense
+   * there: the pair tables number the groups), groups only for the selected
+   * ones. The result is valid until the next call.
+   */
+  assign(vectors: readonly Vector[], length: number, selected?: { readonly rows: Int32Array; readonly of: number }): Int32Array {
     const k = this.#keys.length;
     if (k === 0) return new Int32Array(length);
-    if (this.#scratch.length === 0 || (this.#scratch[0] as Int32Array).length < length) {
-      this.#scratch = this.#keys.map(() => new Int32Array(length));
+    if (k === 1 && selected) {
+      // One key column's ids are the group ids, which must be dense in order of first appearance among grouped rows: the selected rows only.
+      return this.assign([gather(vectors[0] as Vector, selected.rows)], length);
+    }
+    const all = selected ? selected.of : length;
+    if (this.#scratch.length === 0 || (this.#scratch[0] as Int32Array).length < all) {
+      this.#scratch = this.#keys.map(() => new Int32Array(all));
     }
     const ids = this.#scratch;
-    for (let c = 0; c < k; c++) (this.#keys[c] as KeyColumn).ids(vectors[c] as Vector, length, ids[c] as Int32Array);
-    const groups = new Int32Array(length);
+    for (let c = 0; c < k; c++) (this.#keys[c] as KeyColumn).ids(vectors[c] as Vector, all, ids[c] as Int32Array);
+    if (selected) {
+      // Compacted in place: rows ascend, so rows[i] >= i is never overwritten before it is read.
+      const rows = selected.rows;
+      for (let c = 0; c < k; c++) {
+        const columnIds = ids[c] as Int32Array;
+        for (let i = 0; i < length; i++) columnIds[i] = columnIds[rows[i] as number] as number;
+      }
+    }
+    if (this.#groups.length < length) this.#groups = new Int32Array(length);
+    const groups = this.#groups.subarray(0, length);
     const first = ids[0] as Int32Array;
     if (k === 1) {
       // One key column: its ids are the group ids.
@@ -317,12 +399,18 @@ export class GroupTable {
     groups.set(first.subarray(0, length));
     for (let c = 1; c < k; c++) {
       const level = this.#levels[c - 1] as PairTable;
+      const cache = this.#caches[c - 1] as PairCache;
       const columnIds = ids[c] as Int32Array;
       const last = c === k - 1;
       // Runs of the same pair (sorted or binned keys) skip the look-up.
       let lastPrefix = -1;
       let lastId = -1;
       let lastNext = -1;
+      // The cache's state in locals (reloaded when reset or set changes it).
+      let stamps = cache.stamps;
+      let nexts = cache.next;
+      let epoch = cache.epoch;
+      let cachedId = cache.id;
       for (let i = 0; i < length; i++) {
         const prefix = groups[i] as number;
         const id = columnIds[i] as number;
@@ -330,14 +418,27 @@ export class GroupTable {
           groups[i] = lastNext;
           continue;
         }
-        if (prefix >= PACK || id >= PACK) throw new Error(`group rows: more than ${PACK} distinct keys`);
-        let next = level.idOf(prefix, id);
+        let next = -1;
+        if (id !== cachedId) {
+          cache.reset(id);
+          epoch = cache.epoch;
+          cachedId = id;
+        } else if (prefix < stamps.length && stamps[prefix] === epoch) {
+          next = nexts[prefix] as number;
+        }
         if (next < 0) {
-          next = -next - 1;
-          if (last) {
-            for (let kc = 0; kc < k; kc++) (this.#groupKeyIds[kc] as IntList).push((ids[kc] as Int32Array)[i] as number);
-            this.#count = next + 1;
+          if (prefix >= PACK || id >= PACK) throw new Error(`group rows: more than ${PACK} distinct keys`);
+          next = level.idOf(prefix, id);
+          if (next < 0) {
+            next = -next - 1;
+            if (last) {
+              for (let kc = 0; kc < k; kc++) (this.#groupKeyIds[kc] as IntList).push((ids[kc] as Int32Array)[i] as number);
+              this.#count = next + 1;
+            }
           }
+          cache.set(prefix, next);
+          stamps = cache.stamps;
+          nexts = cache.next;
         }
         groups[i] = next;
         lastPrefix = prefix;

@@ -43,8 +43,14 @@ function kernelContext(context: RunContext): KernelContext {
   return context.metadata ? { metadata: context.metadata } : DEFAULT_KERNEL_CONTEXT;
 }
 
-/** Chunks produced by `node` (which must not be a sink). */
-export function* runFragment(node: PlanNode, context: RunContext): Generator<Chunk> {
+/**
+ * Chunks produced by `node` (which must not be a sink). With `selections`,
+ * a filter (under maps only) yields its kept rows as a selection over the
+ * unfiltered vectors (Chunk.selected) instead of gathering every column; the
+ * maps in between compute on all rows and pass the selection on (unless it
+ * keeps less than half of them: then they gather and compute on those).
+ */
+export function* runFragment(node: PlanNode, context: RunContext, selections = false): Generator<Chunk> {
   switch (node.op) {
     case 'memorySource': yield* scanMemory(node, context); return;
     case 'remoteSource': {
@@ -63,14 +69,23 @@ export function* runFragment(node: PlanNode, context: RunContext): Generator<Chu
           if (result.value === true) yield chunk;
           continue;
         }
-        const filtered = applyMask(chunk, (result as { values: Uint8Array }).values);
+        const filtered = selections ? selectMask(chunk, (result as { values: Uint8Array }).values) : applyMask(chunk, (result as { values: Uint8Array }).values);
         if (filtered) yield filtered;
       }
       return;
     }
     case 'map': {
       const expressions = node.assignments.map((a) => prepareExpression(a.expr, node.input.columns, kernelContext(context)));
-      for (const chunk of runFragment(node.input, context)) {
+      for (const input of runFragment(node.input, context, selections)) {
+        const selected = input.selected;
+        if (selected && 2 * input.length >= selected.of) {
+          // Row-wise expressions over every row of the vectors (at most as many rows wasted as kept); the selection still applies.
+          const all: Chunk = { length: selected.of, vectors: input.vectors };
+          yield { length: input.length, vectors: expressions.map((e) => asVector(e(all), all.length)), selected };
+          continue;
+        }
+        // Mostly filtered out: the kept rows are gathered, the expressions computed on those only.
+        const chunk: Chunk = selected ? { length: input.length, vectors: input.vectors.map((v) => gather(v, selected.rows)) } : input;
         yield { length: chunk.length, vectors: expressions.map((e) => asVector(e(chunk), chunk.length)) };
       }
       return;
@@ -90,7 +105,7 @@ export function* runFragment(node: PlanNode, context: RunContext): Generator<Chu
       }
       return;
     }
-    case 'aggregate': yield* runAggregate(node, runFragment(node.input, context)); return;
+    case 'aggregate': yield* runAggregate(node, runFragment(node.input, context, true)); return;
     case 'join': yield* runJoin(node, runFragment(node.left, context), runFragment(node.right, context)); return;
     case 'union': yield* runUnion(node, node.inputs.map((input) => () => runFragment(input, context))); return;
     case 'sink':
@@ -102,15 +117,47 @@ function sliceChunk(chunk: Chunk, length: number): Chunk {
   return { length, vectors: chunk.vectors.map((v) => slice(v, 0, length)) };
 }
 
+/**
+ * Row indexes of the current chunk, reused from chunk to chunk: a selection
+ * only lives until the gathers that read it return (they copy).
+ */
+let selectionScratch = new Int32Array(4096);
+
 /** The rows of `chunk` where `mask` is 1; undefined when none; the chunk itself when all. */
 function applyMask(chunk: Chunk, mask: Uint8Array): Chunk | undefined {
+  const n = mask.length;
+  if (selectionScratch.length < n) selectionScratch = new Int32Array(n);
+  const scratch = selectionScratch;
+  // The selection and its count in one pass (branch-free: the row index is written, kept or not).
   let count = 0;
-  for (let i = 0; i < mask.length; i++) count += mask[i] as number;
+  for (let i = 0; i < n; i++) {
+    scratch[count] = i;
+    count += mask[i] as number;
+  }
   if (count === 0) return undefined;
   if (count === chunk.length) return chunk;
-  const selection = selectionFromMask(mask, count);
+  const selection = scratch.subarray(0, count);
   return { length: count, vectors: chunk.vectors.map((v) => gather(v, selection)) };
 }
+
+/** The rows of `chunk` where `mask` is 1 as a selection (no column copied); undefined when none; the chunk itself when all. */
+function selectMask(chunk: Chunk, mask: Uint8Array): Chunk | undefined {
+  const n = mask.length;
+  if (selectionScratch.length < n) selectionScratch = new Int32Array(n);
+  const scratch = selectionScratch;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    scratch[count] = i;
+    count += mask[i] as number;
+  }
+  if (count === 0) return undefined;
+  if (count === chunk.length) return chunk;
+  // Its own array: the consumer reads it after this generator resumes.
+  return { length: count, vectors: chunk.vectors, selected: { rows: scratch.slice(0, count), of: n } };
+}
+
+/** The time-range mask of the batch being scanned, reused (read before the batch's chunk is yielded). */
+let rangeMask = new Uint8Array(4096);
 
 function* scanMemory(node: Extract<PlanNode, { op: 'memorySource' }>, context: RunContext): Generator<Chunk> {
   if (!context.source) throw new Error(`scan ${node.table}: no table source`);
@@ -125,13 +172,17 @@ function* scanMemory(node: Extract<PlanNode, { op: 'memorySource' }>, context: R
     };
     const children = batch.data.children;
     const time = vectorFromArrow(children[fieldIndex('time_')] as Data, 'time64ns');
-    const mask = new Uint8Array(batch.numRows);
+    if (rangeMask.length < batch.numRows) rangeMask = new Uint8Array(batch.numRows);
+    const mask = rangeMask.subarray(0, batch.numRows);
     const count = int64RangeMask((time as { values: BigInt64Array }).values, startNs, endNs, mask);
     if (count === 0) continue;
     const vectors: Vector[] = node.columns.map((c) => (c.name === 'time_' ? time : vectorFromArrow(children[fieldIndex(c.name)] as Data, c.type)));
     const chunk: Chunk = { length: batch.numRows, vectors };
     if (count === batch.numRows) yield chunk;
-    else yield { length: count, vectors: vectors.map((v) => gather(v, selectionFromMask(mask, count))) };
+    else {
+      const selection = selectionFromMask(mask, count);
+      yield { length: count, vectors: vectors.map((v) => gather(v, selection)) };
+    }
   }
 }
 

@@ -10,7 +10,7 @@ import type { ScalarFunction } from './function.registry.ts';
 import type { IpProperty, KernelContext, PodIdProperty, PodNameProperty, ServiceIdProperty, UpidProperty } from './metadata.ts';
 import type { Kernel } from './scalar.kernels.ts';
 import {
-  asVector, stringAt, utf8FromStrings, vectorStringAt,
+  asVector, int64Words, LITTLE_ENDIAN, stringAt, utf8FromStrings, vectorStringAt,
   type BigIntVector, type BoolVector, type FloatVector, type Operand, type StringVector, type Utf8Vector, type Vector,
 } from './vector.ts';
 
@@ -113,6 +113,47 @@ const absIntKernel: Kernel = (args, length) => {
   return { storage: 'bigint', type: 'int64', length, values: out };
 };
 
+const INT64_MAX = 0x7fffffffffffffffn;
+
+/**
+ * bin(x, size) for size > 0 without BigInt arithmetic per row: the bin of the
+ * last value computed is kept as 32-bit halves of [start, last], and a value
+ * inside it (times: nearly every row) is answered by word compares; only a
+ * value outside computes its bin with BigInts.
+ */
+function binWords(input: BigInt64Array, length: number, size: bigint, out: BigInt64Array): void {
+  const words = int64Words(input);
+  const outWords = int64Words(out);
+  let startLo = 0;
+  let startHi = 0;
+  let lastLo = 0;
+  let lastHi = 0;
+  let cached = false;
+  for (let i = 0; i < length; i++) {
+    const lo = words[2 * i] as number;
+    const hi = words[2 * i + 1] as number;
+    if (cached
+      && (hi > startHi || (hi === startHi && lo >>> 0 >= startLo >>> 0))
+      && (hi < lastHi || (hi === lastHi && lo >>> 0 <= lastLo >>> 0))) {
+      outWords[2 * i] = startLo;
+      outWords[2 * i + 1] = startHi;
+      continue;
+    }
+    const v = input[i] as bigint;
+    const r = v % size;
+    const start = r < 0n ? v - r - size : v - r;
+    out[i] = start;
+    // A bin starting below the int64 range wraps (as it always has); it is not cached.
+    cached = BigInt.asIntN(64, start) === start;
+    if (!cached) continue;
+    const last = start + size - 1n > INT64_MAX ? INT64_MAX : start + size - 1n;
+    startLo = Number(BigInt.asIntN(32, start));
+    startHi = Number(start >> 32n);
+    lastLo = Number(BigInt.asIntN(32, last));
+    lastHi = Number(last >> 32n);
+  }
+}
+
 /** bin(x, size): x rounded down to a multiple of size (size <= 0 leaves x). Keeps int64 or time64ns. */
 const binKernel: Kernel = (args, length, resultType) => {
   const input = (asVector(args[0] as Operand, length) as BigIntVector).values;
@@ -121,6 +162,7 @@ const binKernel: Kernel = (args, length, resultType) => {
   if (sizeArg.storage === 'scalar') {
     const size = sizeArg.value as bigint;
     if (size <= 0n) out.set(input.subarray(0, length));
+    else if (LITTLE_ENDIAN) binWords(input, length, size, out);
     else for (let i = 0; i < length; i++) { const v = input[i] as bigint; const r = v % size; out[i] = r < 0n ? v - r - size : v - r; }
   } else {
     const sizes = (sizeArg as BigIntVector).values;

@@ -5,7 +5,7 @@
 import type { ColumnType } from '../tables/schema.ts';
 import type { KernelContext } from './metadata.ts';
 import {
-  asVector, encodeUtf8, stringAt, utf8FromStrings, vectorStringAt,
+  asVector, encodeUtf8, int64Words, LITTLE_ENDIAN, stringAt, utf8FromStrings, vectorStringAt,
   type BigIntVector, type BoolVector, type FloatVector, type Operand, type Scalar, type StringVector, type Vector,
 } from './vector.ts';
 
@@ -31,7 +31,34 @@ function arg(args: readonly Operand[], index: number): Operand {
 
 // --- comparisons ------------------------------------------------------------------
 
+/** -1, 0 or 1: the int64 of words (lo, hi) against (sLo, sHi), high words signed, low words unsigned. */
+function compareWords(lo: number, hi: number, sLo: number, sHi: number): number {
+  if (hi !== sHi) return hi < sHi ? -1 : 1;
+  if (lo === sLo) return 0;
+  return lo >>> 0 < sLo >>> 0 ? -1 : 1;
+}
+
+/** compareBigScalar on the values' 32-bit halves: no BigInt per row (filters on int64 columns, e.g. resp_status < 500). */
+function compareBigScalarWords(a: BigInt64Array, s: bigint, op: CompareOp, out: Uint8Array): void {
+  const n = a.length;
+  const words = int64Words(a);
+  const sLo = Number(BigInt.asIntN(32, s));
+  const sHi = Number(s >> 32n);
+  switch (op) {
+    case 'eq': for (let i = 0; i < n; i++) out[i] = words[2 * i] === sLo && words[2 * i + 1] === sHi ? 1 : 0; break;
+    case 'ne': for (let i = 0; i < n; i++) out[i] = words[2 * i] === sLo && words[2 * i + 1] === sHi ? 0 : 1; break;
+    case 'lt': for (let i = 0; i < n; i++) out[i] = compareWords(words[2 * i] as number, words[2 * i + 1] as number, sLo, sHi) < 0 ? 1 : 0; break;
+    case 'le': for (let i = 0; i < n; i++) out[i] = compareWords(words[2 * i] as number, words[2 * i + 1] as number, sLo, sHi) <= 0 ? 1 : 0; break;
+    case 'gt': for (let i = 0; i < n; i++) out[i] = compareWords(words[2 * i] as number, words[2 * i + 1] as number, sLo, sHi) > 0 ? 1 : 0; break;
+    case 'ge': for (let i = 0; i < n; i++) out[i] = compareWords(words[2 * i] as number, words[2 * i + 1] as number, sLo, sHi) >= 0 ? 1 : 0; break;
+  }
+}
+
 function compareBigScalar(a: BigInt64Array, s: bigint, op: CompareOp, out: Uint8Array): void {
+  if (LITTLE_ENDIAN && BigInt.asIntN(64, s) === s) {
+    compareBigScalarWords(a, s, op, out);
+    return;
+  }
   const n = a.length;
   switch (op) {
     case 'eq': for (let i = 0; i < n; i++) out[i] = a[i] === s ? 1 : 0; break;

@@ -9,11 +9,22 @@
 // digest of the whole (the fragment split changes no result). Beyond that the
 // k1 scale function bounds centroid sizes (compression 100: ~1 % error in
 // the middle, much less at the tails).
+import { sortFloat64 } from './float64.sort.ts';
 
 export const TDIGEST_COMPRESSION = 100;
 /** Centroids kept unmerged (exact) below this many. */
 const EXACT_CENTROIDS = 2 * TDIGEST_COMPRESSION;
-const BUFFER_POINTS = 512;
+/**
+ * The point buffer is allocated on the first add (MIN_BUFFER points) and a
+ * full one grows 4×, instead of compressing, up to MAX_BUFFER: a small group
+ * holds little memory (thousands of groups are common), and a large one
+ * compresses once every MAX_BUFFER points, so the merge pass over its ~100
+ * centroids and the sort's fixed costs are spread over many points.
+ */
+const MIN_BUFFER = 32;
+const MAX_BUFFER = 2048;
+/** The buffer of a digest that has never been added to (no allocation per group). */
+const NO_POINTS = new Float64Array(0);
 
 /** The quantiles px.quantiles reports, with Pixie's key names. */
 export const REPORTED_QUANTILES: readonly (readonly [string, number])[] = Object.freeze([
@@ -31,18 +42,25 @@ function k1Limit(kLeft: number): number {
 }
 
 /** Shared merge buffers of #compressPoints (single-threaded, never re-entered). */
-let scratchMeans = new Float64Array(2 * BUFFER_POINTS);
-let scratchWeights = new Float64Array(2 * BUFFER_POINTS);
+let scratchMeans = new Float64Array(2 * MAX_BUFFER);
+let scratchWeights = new Float64Array(2 * MAX_BUFFER);
+
+function grow(array: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
+  const grown = new Float64Array(Math.max(64, 2 * array.length));
+  grown.set(array);
+  return grown;
+}
 
 export class TDigest {
-  #means = new Float64Array(16);
-  #weights = new Float64Array(16);
+  /** Centroids, sorted by (mean, weight); allocated on the first compression. */
+  #means = NO_POINTS;
+  #weights = NO_POINTS;
   #size = 0;
-  /** Points and centroids not merged yet (unsorted). */
-  #pendingMeans = new Float64Array(BUFFER_POINTS);
-  #pendingWeights = new Float64Array(BUFFER_POINTS);
+  /** Points and centroids not merged yet (unsorted); #pendingWeights only once a weight other than 1 was added. */
+  #pendingMeans = NO_POINTS;
+  #pendingWeights = NO_POINTS;
   #pending = 0;
-  /** Whether every pending weight is 1 (single points): #compress sorts them natively and merges. */
+  /** Whether every pending weight is 1 (single points): #compress sorts them (float64.sort.ts) and merges. */
   #pendingUnit = true;
   #min = Infinity;
   #max = -Infinity;
@@ -54,14 +72,70 @@ export class TDigest {
 
   add(value: number, weight = 1): void {
     if (Number.isNaN(value)) return;
-    if (this.#pending === this.#pendingMeans.length) this.#compress();
+    if (this.#pending === this.#pendingMeans.length) this.#makeRoom();
+    if (weight !== 1 && this.#pendingUnit) this.#weighted();
     this.#pendingMeans[this.#pending] = value;
-    this.#pendingWeights[this.#pending] = weight;
-    if (weight !== 1) this.#pendingUnit = false;
+    if (!this.#pendingUnit) this.#pendingWeights[this.#pending] = weight;
     this.#pending++;
     this.#total += weight;
     if (value < this.#min) this.#min = value;
     if (value > this.#max) this.#max = value;
+  }
+
+  /**
+   * Adds values[rows[i]] for from <= i < to as single points (NaN skipped):
+   * the aggregate's batch path, one call per group and chunk instead of one
+   * per row.
+   */
+  addRows(values: Float64Array, rows: Int32Array, from: number, to: number): void {
+    let min = this.#min;
+    let max = this.#max;
+    let i = from;
+    while (i < to) {
+      if (this.#pending === this.#pendingMeans.length) this.#makeRoom();
+      const buffer = this.#pendingMeans;
+      const weights = this.#pendingWeights;
+      const unit = this.#pendingUnit;
+      let pending = this.#pending;
+      const end = Math.min(to, i + buffer.length - pending);
+      for (; i < end; i++) {
+        const value = values[rows[i] as number] as number;
+        if (value !== value) continue; // NaN
+        if (!unit) weights[pending] = 1;
+        buffer[pending++] = value;
+        if (value < min) min = value;
+        if (value > max) max = value;
+      }
+      // Counted before the next #makeRoom: its compression scales by the total.
+      this.#total += pending - this.#pending;
+      this.#pending = pending;
+    }
+    this.#min = min;
+    this.#max = max;
+  }
+
+  /** A full buffer: grown 4× up to MAX_BUFFER (a digest holds at most about 4× its points), else compressed. */
+  #makeRoom(): void {
+    const capacity = this.#pendingMeans.length;
+    if (capacity >= MAX_BUFFER) {
+      this.#compress();
+      return;
+    }
+    const grown = new Float64Array(Math.min(MAX_BUFFER, Math.max(MIN_BUFFER, 4 * capacity)));
+    grown.set(this.#pendingMeans.subarray(0, this.#pending));
+    this.#pendingMeans = grown;
+    if (!this.#pendingUnit) {
+      const weights = new Float64Array(grown.length);
+      weights.set(this.#pendingWeights.subarray(0, this.#pending));
+      this.#pendingWeights = weights;
+    }
+  }
+
+  /** The first weight other than 1: pending weights are kept from now until the next #compress. */
+  #weighted(): void {
+    this.#pendingUnit = false;
+    if (this.#pendingWeights.length < this.#pendingMeans.length) this.#pendingWeights = new Float64Array(this.#pendingMeans.length);
+    this.#pendingWeights.fill(1, 0, this.#pending);
   }
 
   /** Adds every centroid of `other` (which is left unchanged). */
@@ -75,6 +149,7 @@ export class TDigest {
   #compress(): void {
     if (this.#pending === 0) return;
     if (this.#pendingUnit && this.#compressPoints()) return;
+    if (this.#pendingUnit) this.#weighted();
     this.#pendingUnit = true;
     const n = this.#size + this.#pending;
     const means = new Float64Array(n);
@@ -101,7 +176,7 @@ export class TDigest {
 
   /**
    * The fast #compress when every pending entry is a single point: sorts the
-   * points natively (no comparator) and merges them with the centroids,
+   * points (radix, float64.sort.ts) and merges them with the centroids,
    * which are kept sorted. The result is the one the general path gives
    * (same order, ties by weight), checked: false when the centroids are not
    * in (mean, weight) order, and the general path runs instead.
@@ -116,12 +191,20 @@ export class TDigest {
       if (!(a < b || (a === b && (weights[i - 1] as number) <= (weights[i] as number)))) return false;
     }
     const pending = this.#pending;
-    const points = this.#pendingMeans.subarray(0, pending).sort();
+    const points = this.#pendingMeans;
+    sortFloat64(points, pending);
     this.#pending = 0;
     const n = size + pending;
     if (scratchMeans.length < n) {
       scratchMeans = new Float64Array(n * 2);
       scratchWeights = new Float64Array(n * 2);
+    }
+    if (n > EXACT_CENTROIDS) {
+      // The centroids move to the scratch and the merged ones are written over them.
+      scratchMeans.set(means.subarray(0, size));
+      scratchWeights.set(weights.subarray(0, size));
+      this.#mergePoints(points, pending, scratchMeans, scratchWeights, size);
+      return true;
     }
     const sortedMeans = scratchMeans;
     const sortedWeights = scratchWeights;
@@ -155,6 +238,82 @@ export class TDigest {
     }
     this.#mergeSorted(sortedMeans, sortedWeights, n);
     return true;
+  }
+
+  /**
+   * #mergeSorted of the sorted points (weight 1) and the sorted centroids
+   * `centroidMeans`/`centroidWeights` (not #means) interleaved in (mean,
+   * weight) order, read from both directly instead of from a merged copy;
+   * more than EXACT_CENTROIDS entries in all. Entry for entry the same
+   * arithmetic as #mergeSorted, so the same centroids.
+   */
+  #mergePoints(points: Float64Array, pending: number, centroidMeans: Float64Array, centroidWeights: Float64Array, size: number): void {
+    let outMeans = this.#means;
+    let outWeights = this.#weights;
+    const total = this.#total;
+    const n = size + pending;
+    let out = 0;
+    let c = 0;
+    let p = 0;
+    let mean: number;
+    let weight: number;
+    // A point goes before a centroid of equal mean and weight >= 1.
+    if (p < pending && (c >= size || (points[p] as number) < (centroidMeans[c] as number) || ((points[p] as number) === (centroidMeans[c] as number) && (centroidWeights[c] as number) >= 1))) {
+      mean = points[p++] as number;
+      weight = 1;
+    } else {
+      mean = centroidMeans[c] as number;
+      weight = centroidWeights[c++] as number;
+    }
+    let weightSoFar = 0;
+    let kLeft = k1(0);
+    let qLimit = k1Limit(kLeft);
+    // q < qLimit − 1e-9 tested as a weight (no division); the rare sums it does not settle take #mergeSorted's full test.
+    let weightLimit = (qLimit - 1e-9) * total;
+    for (let i = 1; i < n; i++) {
+      let x: number;
+      let w: number;
+      if (p < pending && (c >= size || (points[p] as number) < (centroidMeans[c] as number) || ((points[p] as number) === (centroidMeans[c] as number) && (centroidWeights[c] as number) >= 1))) {
+        x = points[p++] as number;
+        w = 1;
+      } else {
+        x = centroidMeans[c] as number;
+        w = centroidWeights[c++] as number;
+      }
+      const sum = weightSoFar + weight + w;
+      let merge = sum < weightLimit;
+      if (!merge) {
+        const q = Math.min(1, sum / total);
+        merge = q < qLimit - 1e-9 || (q <= qLimit + 1e-9 && k1(q) - kLeft <= 1);
+      }
+      if (merge) {
+        weight += w;
+        mean += (x - mean) * (w / weight);
+      } else {
+        if (out === outMeans.length) {
+          outMeans = grow(outMeans);
+          outWeights = grow(outWeights);
+        }
+        outMeans[out] = mean;
+        outWeights[out] = weight;
+        out++;
+        weightSoFar += weight;
+        kLeft = k1(Math.min(1, weightSoFar / total));
+        qLimit = k1Limit(kLeft);
+        weightLimit = (qLimit - 1e-9) * total;
+        mean = x;
+        weight = w;
+      }
+    }
+    if (out === outMeans.length) {
+      outMeans = grow(outMeans);
+      outWeights = grow(outWeights);
+    }
+    outMeans[out] = mean;
+    outWeights[out] = weight;
+    this.#means = outMeans;
+    this.#weights = outWeights;
+    this.#size = out + 1;
   }
 
   /** Sets the centroids from `n` entries sorted by (mean, weight): all of them up to EXACT_CENTROIDS, else merged under k1. #means and #weights must hold n. */

@@ -279,6 +279,20 @@ export function int64ToFloat(values: BigInt64Array, length: number, out: Float64
   return out;
 }
 
+/** int64ToFloat of values[rows[i]] for i < length: a filter's kept rows converted without gathering them first. */
+export function int64ToFloatAt(values: BigInt64Array, rows: Int32Array, length: number, out: Float64Array = new Float64Array(length)): Float64Array {
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < length; i++) out[i] = Number(values[rows[i] as number] as bigint);
+    return out;
+  }
+  const words = int64Words(values);
+  for (let i = 0; i < length; i++) {
+    const row = 2 * (rows[i] as number);
+    out[i] = (words[row + 1] as number) * 4294967296 + ((words[row] as number) >>> 0);
+  }
+  return out;
+}
+
 /**
  * Sets mask[i] to 1 where start <= values[i] < end, else 0; returns how many
  * are 1. Compares 32-bit halves (no BigInt per row) when the bounds are int64s.
