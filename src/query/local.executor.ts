@@ -123,37 +123,39 @@ function sliceChunk(chunk: Chunk, length: number): Chunk {
  */
 let selectionScratch = new Int32Array(4096);
 
-/** The rows of `chunk` where `mask` is 1; undefined when none; the chunk itself when all. */
-function applyMask(chunk: Chunk, mask: Uint8Array): Chunk | undefined {
+/**
+ * The row indexes where `mask` is 1, in selectionScratch[0, count): the
+ * selection and its count in one pass (branch-free: the row index is
+ * written, kept or not).
+ */
+function maskToSelection(mask: Uint8Array): number {
   const n = mask.length;
   if (selectionScratch.length < n) selectionScratch = new Int32Array(n);
   const scratch = selectionScratch;
-  // The selection and its count in one pass (branch-free: the row index is written, kept or not).
   let count = 0;
   for (let i = 0; i < n; i++) {
     scratch[count] = i;
     count += mask[i] as number;
   }
+  return count;
+}
+
+/** The rows of `chunk` where `mask` is 1; undefined when none; the chunk itself when all. */
+function applyMask(chunk: Chunk, mask: Uint8Array): Chunk | undefined {
+  const count = maskToSelection(mask);
   if (count === 0) return undefined;
   if (count === chunk.length) return chunk;
-  const selection = scratch.subarray(0, count);
+  const selection = selectionScratch.subarray(0, count);
   return { length: count, vectors: chunk.vectors.map((v) => gather(v, selection)) };
 }
 
 /** The rows of `chunk` where `mask` is 1 as a selection (no column copied); undefined when none; the chunk itself when all. */
 function selectMask(chunk: Chunk, mask: Uint8Array): Chunk | undefined {
-  const n = mask.length;
-  if (selectionScratch.length < n) selectionScratch = new Int32Array(n);
-  const scratch = selectionScratch;
-  let count = 0;
-  for (let i = 0; i < n; i++) {
-    scratch[count] = i;
-    count += mask[i] as number;
-  }
+  const count = maskToSelection(mask);
   if (count === 0) return undefined;
   if (count === chunk.length) return chunk;
   // Its own array: the consumer reads it after this generator resumes.
-  return { length: count, vectors: chunk.vectors, selected: { rows: scratch.slice(0, count), of: n } };
+  return { length: count, vectors: chunk.vectors, selected: { rows: selectionScratch.slice(0, count), of: mask.length } };
 }
 
 /** The time-range mask of the batch being scanned, reused (read before the batch's chunk is yielded). */
