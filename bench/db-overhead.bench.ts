@@ -8,6 +8,7 @@ import { AgentProcess } from '../test/support/agent.ts';
 import { PostgresProcess } from '../test/support/postgres.ts';
 import { requireCommand, requireRoot, run } from '../test/support/processes.ts';
 import { RedisProcess } from '../test/support/redis.ts';
+import { readFileSync } from 'node:fs';
 import { printTable } from './support.ts';
 
 const ROUNDS = 3;
@@ -36,6 +37,12 @@ async function pgbenchRate(port: number): Promise<number> {
   return Number(tps[1]);
 }
 
+/** CPU seconds (user + system) process `pid` has used so far, from /proc (clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 export async function dbOverheadBench(): Promise<void> {
   requireRoot('the overhead benchmark');
   const redis = await RedisProcess.start();
@@ -53,14 +60,20 @@ export async function dbOverheadBench(): Promise<void> {
           // A fresh agent per sample: no backlog of the other server's rows.
           const agent = mode === 'agent' ? await AgentProcess.start() : undefined;
           try {
+            const cpuBefore = agent ? cpuSeconds(agent.pid) : 0;
+            const started = performance.now();
             add(`${server} ${mode}`, await measure());
             if (agent) {
+              // The agent's own CPU while the load ran: what its user space costs the host.
+              add(`${server} agent cpu`, (cpuSeconds(agent.pid) - cpuBefore) / ((performance.now() - started) / 1000));
               await new Promise((resolve) => setTimeout(resolve, 1000)); // let the last drains land
               const metrics = await agent.metrics();
               const read = (pattern: string): number => Number(new RegExp(`^${pattern} (\\d+)`, 'm').exec(metrics)?.[1] ?? NaN);
               add(`${server} rows`, read(`wisp_table_rows_added_total\\{table="${table}"\\}`));
               const dropped = read('wisp_kernel_ringbufFull_total');
               add(`${server} drops`, dropped / Math.max(1, dropped + read('wisp_kernel_recordsDrained_total')));
+              // Drops while never throttled mean the agent (nice 10) was not scheduled, not over its CPU limit.
+              add(`${server} throttled`, read('wisp_agent_cpu_throttled_ms_total'));
             }
           } finally {
             await agent?.stop();
@@ -76,12 +89,12 @@ export async function dbOverheadBench(): Promise<void> {
     const values = [...(samples.get(key) ?? [])].sort((a, b) => a - b);
     return values[Math.floor(values.length / 2)] ?? NaN;
   };
-  const rows: (string | number)[][] = [['server', 'no agent', 'agent', 'loss', 'target ≤ 5 %', 'rows stored', 'kernel drops']];
+  const rows: (string | number)[][] = [['server', 'no agent', 'agent', 'loss', 'target ≤ 5 %', 'rows stored', 'kernel drops', 'agent mCPU', 'throttled ms']];
   for (const [server, unit] of [['redis', 'req/s'], ['pgsql', 'tps']] as const) {
     const bare = median(`${server} none`);
     const traced = median(`${server} agent`);
     const loss = 1 - traced / bare;
-    rows.push([`${server} (${unit})`, bare, traced, `${(loss * 100).toFixed(1)} %`, loss <= 0.05 ? 'met' : 'not met', median(`${server} rows`), `${(median(`${server} drops`) * 100).toFixed(1)} %`]);
+    rows.push([`${server} (${unit})`, bare, traced, `${(loss * 100).toFixed(1)} %`, loss <= 0.05 ? 'met' : 'not met', median(`${server} rows`), `${(median(`${server} drops`) * 100).toFixed(1)} %`, Math.round(median(`${server} agent cpu`) * 1000), median(`${server} throttled`)]);
   }
   printTable(`traced small-request servers, agent on vs off, median of ${ROUNDS} interleaved rounds of ${SECONDS} s`, rows);
 }

@@ -40,6 +40,9 @@ export interface ConnOpenEvent {
  *
  * The decoder reuses one DataEvent object and `data` is a view into the drain
  * buffer: both are valid only during the onData call. Copy what you keep.
+ * The decoder also sets the payload* fields, and makes `data`'s view only
+ * when it is read: the connection tracker reads the payload* fields, which
+ * saves creating a typed array per record.
  */
 export interface DataEvent {
   timestampNs: number;
@@ -50,6 +53,14 @@ export interface DataEvent {
   position: number;
   length: number;
   data: Uint8Array;
+  /**
+   * Zero-copy form of `data` (set by the decoder; absent in hand-made
+   * events): the same bytes are `payloadBuffer[payloadStart, payloadStart +
+   * payloadBytes)`.
+   */
+  payloadBuffer?: Uint8Array;
+  payloadStart?: number;
+  payloadBytes?: number;
   /**
    * The bytes are TLS plaintext taken from the TLS library (uprobes), at
    * plaintext positions; the connection's socket bytes (ciphertext) are never

@@ -243,7 +243,8 @@ class Recorder implements SocketEventSink {
     this.events.push(event);
   }
   onData(event: DataEvent): void {
-    this.events.push({ ...event, text: new TextDecoder().decode(event.data) });
+    // `data` is a getter of the reused event (made on demand): read it here.
+    this.events.push({ ...event, data: event.data, text: new TextDecoder().decode(event.data) });
   }
   onClose(event: ConnCloseEvent): void {
     this.events.push(event);
@@ -288,6 +289,9 @@ describe('decodeRecords', () => {
       assert.equal(data['position'], 0);
       assert.equal(data['direction'], Direction.Ingress);
       assert.equal((data['data'] as Uint8Array).buffer, w.bytes.buffer, 'data is a view, not a copy');
+      const start = data['payloadStart'] as number;
+      assert.equal(data['payloadBuffer'], w.bytes, 'the zero-copy range is in the drain buffer');
+      assert.equal(new TextDecoder().decode(w.bytes.subarray(start, start + (data['payloadBytes'] as number))), 'GET / HTTP/1.1\r\n');
     });
     it('decodes 64-bit counters of the close event', () => {
       const close = sink.events[2] as ConnCloseEvent;

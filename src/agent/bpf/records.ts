@@ -202,6 +202,42 @@ function familyOf(kernelFamily: number): 4 | 6 {
 }
 
 /**
+ * The DataEvent decodeRecords reuses for every data record. Its payload is a
+ * range of the drain buffer (payload* fields); `data` makes a view of that
+ * range only when read: creating a typed array per record was a large share
+ * of the decoder's cost, and the connection tracker reads the range instead.
+ */
+class DecodedDataEvent implements DataEvent {
+  timestampNs = 0;
+  connId = 0;
+  pid = 0;
+  fd = 0;
+  direction: Direction = 0;
+  position = 0;
+  length = 0;
+  encrypted = false;
+  payloadBuffer: Uint8Array;
+  payloadStart = 0;
+  payloadBytes = 0;
+
+  constructor(buffer: Uint8Array) {
+    this.payloadBuffer = buffer;
+  }
+
+  get data(): Uint8Array {
+    const buffer = this.payloadBuffer;
+    // The constructor, not subarray(): subarray looks up the species constructor.
+    return new Uint8Array(buffer.buffer, buffer.byteOffset + this.payloadStart, this.payloadBytes);
+  }
+
+  set data(bytes: Uint8Array) {
+    this.payloadBuffer = bytes;
+    this.payloadStart = 0;
+    this.payloadBytes = bytes.byteLength;
+  }
+}
+
+/**
  * Decodes `buffer[0, byteLength)` and calls the sink once per record, in
  * order. Returns how many records were delivered. Never throws for bad input:
  * unknown ops and short records are counted and skipped by their size; a size
@@ -217,17 +253,7 @@ export function decodeRecords(
 ): number {
   const end = Math.min(byteLength, buffer.byteLength);
   const view = new DataView(buffer.buffer, buffer.byteOffset, end);
-  const data: DataEvent = {
-    timestampNs: 0,
-    connId: 0,
-    pid: 0,
-    fd: 0,
-    direction: 0,
-    position: 0,
-    length: 0,
-    data: buffer.subarray(0, 0),
-    encrypted: false,
-  };
+  const data = new DecodedDataEvent(buffer);
   let delivered = 0;
   let offset = 0;
   while (offset + HEADER_BYTES <= end) {
@@ -253,8 +279,8 @@ export function decodeRecords(
         data.position = u64(view, offset + D.position);
         data.length = view.getUint32(offset + D.length, true);
         data.encrypted = (view.getUint16(offset + H.flags, true) & RecordFlag.Tls) !== 0;
-        const payloadStart = offset + DATA_BYTES;
-        data.data = buffer.subarray(payloadStart, payloadStart + captured);
+        data.payloadStart = offset + DATA_BYTES;
+        data.payloadBytes = captured;
         sink.onData(data);
         delivered++;
         break;

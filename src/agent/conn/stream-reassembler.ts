@@ -51,12 +51,25 @@ export class StreamReassembler {
   offer(event: DataEvent, consumer: StreamConsumer, counters: Counters, limits: ReorderLimits): void {
     const position = event.position;
     const length = event.length;
-    const data = event.data;
-    const captured = data.byteLength < length ? data.byteLength : length;
+    // The decoder's zero-copy range when present (no view per event), else `data`.
+    const buffer = event.payloadBuffer;
+    let data: Uint8Array;
+    let dataStart: number;
+    let dataBytes: number;
+    if (buffer !== undefined) {
+      data = buffer;
+      dataStart = event.payloadStart ?? 0;
+      dataBytes = event.payloadBytes ?? 0;
+    } else {
+      data = event.data;
+      dataStart = 0;
+      dataBytes = data.byteLength;
+    }
+    const captured = dataBytes < length ? dataBytes : length;
     const held = this.held;
     if (position === this.nextPosition && held.length === 0) {
       this.nextPosition = position + length;
-      if (captured > 0) consumer.deliverData(this.direction, data, 0, captured, event.timestampNs);
+      if (captured > 0) consumer.deliverData(this.direction, data, dataStart, dataStart + captured, event.timestampNs);
       if (length > captured) {
         counters.inc('gaps');
         counters.inc('gap_bytes', length - captured);
@@ -69,13 +82,13 @@ export class StreamReassembler {
       return;
     }
     if (position <= this.nextPosition) {
-      this.deliverFrom(data, captured, position, length, event.timestampNs, consumer, counters);
+      this.deliverFrom(data, dataStart, captured, position, length, event.timestampNs, consumer, counters);
       this.drain(consumer, counters);
       return;
     }
     // Ahead of the stream: hold a copy, sorted by position.
     counters.inc('out_of_order');
-    const chunk: HeldChunk = { position, length, timestampNs: event.timestampNs, data: data.slice(0, captured) };
+    const chunk: HeldChunk = { position, length, timestampNs: event.timestampNs, data: data.slice(dataStart, dataStart + captured) };
     let at = held.length;
     while (at > 0 && held[at - 1]!.position > position) at--;
     held.splice(at, 0, chunk);
@@ -125,13 +138,14 @@ export class StreamReassembler {
         counters.inc('stale_dropped');
         continue;
       }
-      this.deliverFrom(chunk.data, chunk.data.length, chunk.position, chunk.length, chunk.timestampNs, consumer, counters);
+      this.deliverFrom(chunk.data, 0, chunk.data.length, chunk.position, chunk.length, chunk.timestampNs, consumer, counters);
     }
   }
 
-  /** Deliver an event that starts at or before nextPosition and ends after it. */
+  /** Deliver an event (captured bytes at `data[start, start + captured)`) that starts at or before nextPosition and ends after it. */
   private deliverFrom(
     data: Uint8Array,
+    start: number,
     captured: number,
     position: number,
     length: number,
@@ -142,7 +156,7 @@ export class StreamReassembler {
     const skip = this.nextPosition - position;
     if (skip > 0) counters.inc('overlap_trimmed');
     this.nextPosition = position + length;
-    if (skip < captured) consumer.deliverData(this.direction, data, skip, captured, timestampNs);
+    if (skip < captured) consumer.deliverData(this.direction, data, start + skip, start + captured, timestampNs);
     const gapStart = skip > captured ? skip : captured;
     if (length > gapStart) {
       counters.inc('gaps');

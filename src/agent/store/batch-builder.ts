@@ -74,6 +74,8 @@ class Utf8Column implements ColumnBuilder {
   data: Uint8Array;
   used = 0;
   private lastRowSet = -1;
+  /** The value set for row lastRowSet (its bytes end at offsets[lastRowSet + 1]). */
+  private lastValue = '';
   constructor(spec: ColumnSpec, capacity: number) {
     this.spec = spec;
     this.offsets = new Int32Array(capacity + 1);
@@ -81,6 +83,13 @@ class Utf8Column implements ColumnBuilder {
   }
   bytes(): number { return this.offsets.byteLength + this.used; }
   set(row: number, value: string): void {
+    // Repeats of the previous row's value (a response summary such as
+    // "SELECT 1 [abalance]", a method, a status text) are common: copy the
+    // bytes already encoded instead of encoding the string again.
+    if (value === this.lastValue && this.lastRowSet === row - 1 && row > 0) {
+      this.repeatPrevious(row);
+      return;
+    }
     // UTF-8 needs at most 3 bytes per UTF-16 code unit.
     const need = this.used + value.length * 3;
     if (need > this.data.length) {
@@ -90,6 +99,27 @@ class Utf8Column implements ColumnBuilder {
     }
     this.used += writeUtf8(value, this.data, this.used);
     this.offsets[row + 1] = this.used;
+    this.lastRowSet = row;
+    this.lastValue = value;
+  }
+
+  /** Appends row - 1's bytes again as row's value. */
+  private repeatPrevious(row: number): void {
+    const from = this.offsets[row - 1]!;
+    const length = this.offsets[row]! - from;
+    const need = this.used + length;
+    if (need > this.data.length) {
+      const grown = new Uint8Array(Math.max(need, this.data.length * 2));
+      grown.set(this.data.subarray(0, this.used));
+      this.data = grown;
+    }
+    const data = this.data;
+    const at = this.used;
+    // Short values: a loop beats copyWithin's call overhead.
+    if (length <= 64) for (let k = 0; k < length; k++) data[at + k] = data[from + k]!;
+    else data.copyWithin(at, from, from + length);
+    this.used = need;
+    this.offsets[row + 1] = need;
     this.lastRowSet = row;
   }
   /** A row whose value was not set holds the empty string. */
@@ -116,7 +146,9 @@ class DictionaryColumn implements ColumnBuilder {
     this.spec = spec;
     this.indices = new Int32Array(capacity);
   }
-  bytes(): number { return this.indices.byteLength + this.valueBytes + this.values.length * 4; }
+  bytes(): number { return this.indices.byteLength + this.grownBytes(); }
+  /** bytes() less the preallocated indices. */
+  grownBytes(): number { return this.valueBytes + this.values.length * 4; }
   set(row: number, value: string): void {
     let index = this.lookup.get(value);
     if (index === undefined) {
@@ -151,6 +183,9 @@ export class BatchBuilder {
   private readonly columns: ColumnBuilder[];
   private readonly timeColumn: Int64Column;
   private readonly utf8Columns: Utf8Column[];
+  private readonly dictionaryColumns: DictionaryColumn[];
+  /** Bytes of the preallocated arrays, which never change: bytes() adds only what grows. */
+  private readonly fixedBytes: number;
   private rowCount = 0;
 
   constructor(table: TableSpec, capacity: number) {
@@ -160,14 +195,30 @@ export class BatchBuilder {
     this.columns = table.columns.map((spec) => makeColumn(spec, capacity));
     this.timeColumn = this.columns[0] as Int64Column;
     this.utf8Columns = this.columns.filter((c): c is Utf8Column => c instanceof Utf8Column);
+    this.dictionaryColumns = this.columns.filter((c): c is DictionaryColumn => c instanceof DictionaryColumn);
+    let grown = 0;
+    for (const c of this.utf8Columns) grown += c.bytes();
+    for (const c of this.dictionaryColumns) grown += c.bytes();
+    let total = 0;
+    for (const column of this.columns) total += column.bytes();
+    this.fixedBytes = total - grown + this.utf8Columns.reduce((n, c) => n + c.offsets.byteLength, 0)
+      + this.dictionaryColumns.reduce((n, c) => n + c.indices.byteLength, 0);
   }
 
   get rows(): number { return this.rowCount; }
   get full(): boolean { return this.rowCount >= this.capacity; }
 
+  /**
+   * The sum of every column's bytes(), computed from the parts that grow
+   * (called after every row: a loop over all columns' bytes() was a
+   * polymorphic call per column per row).
+   */
   bytes(): number {
-    let total = 0;
-    for (const column of this.columns) total += column.bytes();
+    let total = this.fixedBytes;
+    const utf8 = this.utf8Columns;
+    for (let i = 0; i < utf8.length; i++) total += utf8[i]!.used;
+    const dictionaries = this.dictionaryColumns;
+    for (let i = 0; i < dictionaries.length; i++) total += dictionaries[i]!.grownBytes();
     return total;
   }
 

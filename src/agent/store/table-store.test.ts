@@ -54,6 +54,20 @@ describe('TableStore', () => {
       assert.equal(rows[8]!.d, 'even');
     });
 
+    it('stores a value repeated from the previous row as its own copy, also after an unset row', () => {
+      const store = new TableStore({ batchRows: 8 });
+      store.register(tiny);
+      const long = 'x'.repeat(100);
+      const values = ['SELECT 1 [a]', 'SELECT 1 [a]', 'SELECT 1 [a]', undefined, 'SELECT 1 [a]', long, long, 'é'];
+      values.forEach((value, i) => {
+        store.writer('tiny').setInt(0, 1_000_000 + i);
+        if (value !== undefined) store.writer('tiny').setString(4, value);
+        store.commit('tiny');
+      });
+      const rows = store.scan('tiny', 0n, 1n << 62n).flatMap((b) => b.toArray().map((r) => r.toJSON().s as string));
+      assert.deepEqual(rows, values.map((v) => v ?? ''));
+    });
+
     it('skips batches outside the time range', () => {
       const store = new TableStore({ batchRows: 4 });
       store.register(tiny);

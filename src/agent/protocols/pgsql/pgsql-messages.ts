@@ -60,6 +60,46 @@ export class CStringReader {
   }
 }
 
+/** Longest byte range a RepeatMemo remembers. */
+const MEMO_BYTES = 256;
+
+/**
+ * The text last rendered from a short byte range, for messages that repeat
+ * verbatim on a connection (CommandComplete "SELECT 1", the RowDescription
+ * of the same statement): while the same bytes come again the same string is
+ * reused, with no native decode and no new string per message, and the row
+ * writer sees an identical value (it copies the bytes of the row before).
+ */
+export class RepeatMemo {
+  private readonly kept = new Uint8Array(MEMO_BYTES);
+  /** Length of the kept bytes; -1 when nothing is remembered. */
+  private length = -1;
+  private text = '';
+
+  /** The remembered text when `bytes[start, end)` are the remembered bytes, else undefined. */
+  get(bytes: Uint8Array, start: number, end: number): string | undefined {
+    const n = end - start;
+    if (n !== this.length) return undefined;
+    const kept = this.kept;
+    for (let k = 0; k < n; k++) if (kept[k] !== bytes[start + k]) return undefined;
+    return this.text;
+  }
+
+  /** Remembers `text` as the rendering of `bytes[start, end)` (longer ranges are not remembered); returns `text`. */
+  set(bytes: Uint8Array, start: number, end: number, text: string): string {
+    const n = end - start;
+    if (n > MEMO_BYTES) {
+      this.length = -1;
+      return text;
+    }
+    const kept = this.kept;
+    for (let k = 0; k < n; k++) kept[k] = bytes[start + k]!;
+    this.length = n;
+    this.text = text;
+    return text;
+  }
+}
+
 /** Shared by the renderers below (never re-entered: parsing is synchronous). */
 const fieldReader = new CStringReader();
 

@@ -21,7 +21,7 @@ import type { FrameFormat, FrameListener } from '../length-prefixed-framer.ts';
 import { LengthPrefixedFramer } from '../length-prefixed-framer.ts';
 import {
   CANCEL_REQUEST_CODE, CStringReader, GSSENC_REQUEST_CODE, MAX_MESSAGE_BYTES, PROTOCOL_3_0, REQUEST_TAGS, RESPONSE_TAGS,
-  SSL_REQUEST_CODE, readInt16, readInt32, renderColumns, renderError, renderParameter,
+  RepeatMemo, SSL_REQUEST_CODE, readInt16, readInt32, renderColumns, renderError, renderParameter,
 } from './pgsql-messages.ts';
 import type { PgsqlRecord } from './pgsql-record.ts';
 
@@ -64,6 +64,13 @@ export class PgsqlSession implements ProtocolSession {
   private readonly statements = new Map<string, Statement>();
   private readonly portals = new Map<string, string>();
   private readonly reader = new CStringReader();
+  /** CommandComplete tags and RowDescription columns repeat per statement: decoded once while they do. */
+  private readonly tagMemo = new RepeatMemo();
+  private readonly columnsMemo = new RepeatMemo();
+  /** The last single-command Query response (tag + columns), reused while both repeat. */
+  private lastTag = '';
+  private lastColumns = '';
+  private lastResp = '';
   /** Request side: the next message is untagged (startup, SSLRequest). */
   private untagged = true;
   /** Response side: the next byte answers an SSLRequest/GSSENCRequest. */
@@ -331,9 +338,9 @@ export class PgsqlSession implements ProtocolSession {
     }
     switch (tag) {
       case 0x54: // 'T' RowDescription
-        if (head.expect === Expect.Query || head.expect === Expect.Execute) head.columns = renderColumns(body, start, end, this.maxText);
+        if (head.expect === Expect.Query || head.expect === Expect.Execute) head.columns = this.columns(body, start, end);
         else if (head.expect === Expect.Describe) {
-          this.describedColumns = renderColumns(body, start, end, this.maxText);
+          this.describedColumns = this.columns(body, start, end);
           this.pending.shift();
         }
         return;
@@ -341,13 +348,15 @@ export class PgsqlSession implements ProtocolSession {
         head.rows++;
         return;
       case 0x43: { // 'C' CommandComplete
-        const tagText = this.reader.reset(body, start, end).next(this.maxText);
+        const tagText = this.tagMemo.get(body, start, end)
+          ?? this.tagMemo.set(body, start, end, this.reader.reset(body, start, end).next(this.maxText));
         if (head.expect === Expect.Query) {
-          head.resp += (head.resp ? '; ' : '') + tagText + head.columns;
+          if (head.resp === '') head.resp = this.singleResp(tagText, head.columns);
+          else head.resp += '; ' + tagText + head.columns;
           head.columns = '';
         } else if (head.expect === Expect.Execute) {
           this.pending.shift();
-          this.emit('Execute', head, tagText + (head.columns || this.takeDescribed()), endNs);
+          this.emit('Execute', head, this.singleResp(tagText, head.columns || this.takeDescribed()), endNs);
         } else this.env.counters.inc('unmatched_response.pgsql');
         return;
       }
@@ -383,6 +392,21 @@ export class PgsqlSession implements ProtocolSession {
         return;
       default: // ParameterDescription, COPY, function call results: part of the head's answer
     }
+  }
+
+  /** A RowDescription's column names (renderColumns), reusing the last rendering while the bytes repeat. */
+  private columns(body: Uint8Array, start: number, end: number): string {
+    return this.columnsMemo.get(body, start, end) ?? this.columnsMemo.set(body, start, end, renderColumns(body, start, end, this.maxText));
+  }
+
+  /** tag + columns, the same string as last time when both are (memoized strings: mostly a pointer compare). */
+  private singleResp(tag: string, columns: string): string {
+    if (tag !== this.lastTag || columns !== this.lastColumns) {
+      this.lastTag = tag;
+      this.lastColumns = columns;
+      this.lastResp = tag + columns;
+    }
+    return this.lastResp;
   }
 
   private takeDescribed(): string {
