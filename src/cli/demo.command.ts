@@ -110,7 +110,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   let stopping = false;
   const cleanUp = async (): Promise<void> => {
     await stopGroup(pgid);
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   };
   let cleanedUp: Promise<void> | undefined;
   workload.once('exit', (code, signal) => {

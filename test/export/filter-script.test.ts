@@ -140,31 +140,6 @@ spec:
     });
   });
 
-  describe('a script source to a prometheus destination', () => {
-    it('serves one gauge per numeric column, labelled by the string columns, with the script\'s values', async () => {
-      const read = async (column: string): Promise<Map<string, number>> => {
-        const samples = await prometheus.query(`last_over_time(nginx_paths_${column}{job="agent"}[10m])`);
-        for (const s of samples) assert.deepEqual(Object.keys(s.labels).sort(), ['__name__', 'instance', 'job', 'req_path'], JSON.stringify(s.labels));
-        return new Map(samples.map((s) => [s.labels['req_path']!, s.value]));
-      };
-      await waitFor('every path in Prometheus', async () => ((await read('status')).size === plan.length && (await read('body_bytes')).size === plan.length ? true : undefined), 60_000);
-      assert.deepEqual(await read('status'), new Map([...seen].map(([path, s]) => [path, s.status])));
-      assert.deepEqual(await read('body_bytes'), new Map([...seen].map(([path, s]) => [path, s.bytes])));
-    });
-
-    it('accounts the script\'s rows as exported, none dropped', () => {
-      return waitFor('paths to have served rows', async () => {
-        const m = parseMetrics(await agent.metrics());
-        const label = 'pipeline="default/paths"';
-        const read = sumMetric(m, 'wisp_export_rows_read_total', label);
-        if (read < plan.length) return undefined;
-        assert.equal(sumMetric(m, 'wisp_export_items_exported_total', label), read);
-        assert.equal(sumMetric(m, 'wisp_export_items_dropped_total', label), 0);
-        return true;
-      });
-    });
-  });
-
   describe('a filter that does not compile', () => {
     it('is InvalidSource with a one-line reason naming the filter\'s line:column, and reads nothing', async () => {
       const metrics = await agent.metrics();

@@ -115,7 +115,14 @@ async function exit(): Promise<void> {
     return done;
   });
   await Promise.race([Promise.all(exited), new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS))]);
-  rmSync(dir, { recursive: true, force: true });
+  // A server still writing into DIR would make the removal fail: kill what is left, then retry it.
+  for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await Promise.race([Promise.all(exited), new Promise((resolve) => setTimeout(resolve, 2000))]);
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  } catch (error) {
+    process.stderr.write(`wisp demo: cannot remove ${dir}: ${(error as Error).message}\n`);
+  }
   process.exit(0);
 }
 process.on('SIGTERM', () => void exit());
