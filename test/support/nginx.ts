@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { freePort, requireCommand, run, stop, tempDir, waitFor } from './processes.ts';
+import { makeSelfSignedCertificate } from '../../src/cli/demo/servers.ts';
+import { freePort, requireCommand, stop, tempDir, waitFor } from './processes.ts';
 
 /** Status of GET `url`, accepting any certificate; undefined when it cannot connect. */
 function httpsStatus(url: string): Promise<number | undefined> {
@@ -46,11 +47,8 @@ export class NginxProcess {
     const port = await freePort();
     let tlsConfig = '';
     if (options.tls === true) {
-      const openssl = requireCommand('openssl', 'openssl');
-      const made = await run(openssl, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
-      if (made.code !== 0) throw new Error(`make a self-signed certificate: openssl exited ${made.code}: ${made.stderr.trim()}`);
-      tlsConfig = `ssl_certificate ${dir}/cert.pem;\n    ssl_certificate_key ${dir}/key.pem;`;
+      const { cert, key } = await makeSelfSignedCertificate(requireCommand('openssl', 'openssl'), dir);
+      tlsConfig = `ssl_certificate ${cert};\n    ssl_certificate_key ${key};`;
     }
     writeFileSync(join(dir, 'nginx.conf'), `
 daemon off;

@@ -3,10 +3,11 @@
 // a server on a free loopback port, no systemd, no cluster wrappers. Shared
 // by the demo workload and the integration tests (test/support/postgres.ts,
 // test/support/mariadb.ts), so both start the servers the same way.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, chownSync, constants, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
 
 /** A started server: kill `child` with `stopSignal` for a fast shutdown that needs no client to leave first. */
 export interface DatabaseServer {
@@ -51,6 +52,21 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A self-signed certificate for 127.0.0.1 made by the openssl CLI at
+ * `openssl`: `dir`/cert.pem and `dir`/key.pem (the demo's HTTPS server and
+ * the tests' nginx with TLS). Throws with openssl's last line of complaint.
+ */
+export async function makeSelfSignedCertificate(openssl: string, dir: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  await promisify(execFile)(openssl, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-keyout', key, '-out', cert]).catch((error: Error & { stderr?: string }) => {
+    throw new Error(`make a self-signed certificate: ${error.stderr?.trim().split('\n').pop() ?? error.message}`);
+  });
+  return { cert, key };
 }
 
 /** The server binaries of the newest installed PostgreSQL major version (Debian keeps them off PATH), or undefined. */

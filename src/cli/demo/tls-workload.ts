@@ -4,11 +4,10 @@
 // every TLS_INTERVAL_MS sends three requests over one connection. Both link
 // the host's libssl, so the agent records both sides from the plaintext
 // (encrypted = true), and every curl is a process started after the agent.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findExecutable, freePort } from './servers.ts';
+import { findExecutable, freePort, makeSelfSignedCertificate } from './servers.ts';
 
 const TLS_INTERVAL_MS = 1000;
 const PATHS = ['/api/account', '/api/cart?items=3', '/api/secret'] as const;
@@ -57,10 +56,7 @@ export async function startTlsTraffic(dir: string, children: ChildProcess[]): Pr
   }
   mkdirSync(join(dir, 'tmp'), { recursive: true });
   chmodSync(dir, 0o755); // nginx's worker runs unprivileged
-  await promisify(execFile)(found.openssl!, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]).catch((error: Error & { stderr?: string }) => {
-    throw new Error(`make a self-signed certificate: ${error.stderr?.trim().split('\n').pop() ?? error.message}`);
-  });
+  await makeSelfSignedCertificate(found.openssl!, dir);
   const port = await freePort();
   writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, port));
   children.push(spawn(found.nginx!, ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' }));
